@@ -1,0 +1,168 @@
+"""Configuration from the environment (see CONTRACT.md), validated once at start-up.
+
+Bad values fail early with a message that names the variable, instead of surfacing later as an
+obscure stack trace in the middle of a user's conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_LANGUAGES = ("ar", "en", "fr")
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///sanad.db"
+DEFAULT_RASA_URL = "http://127.0.0.1:5005"
+DEFAULT_KEY_FILE = ".sanad_secret_key"
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; the message names the variable."""
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (env.get(name) or default).strip().lower()
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: bytes = field(default=b"", repr=False)
+    old_secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    environment: str = "development"
+    show_drafts: bool = True
+    default_language: str = "ar"
+    nlu_backend: str = "embedded"
+    rasa_url: str = DEFAULT_RASA_URL
+    cache_dir: Path | None = None
+    retention_days: int = 90
+    safe_words: tuple[str, ...] = ()
+    max_message_chars: int = 4000
+    telegram_bot_token: str | None = field(default=None, repr=False)
+    telegram_api_base_url: str | None = None
+    telegram_webhook_secret: str | None = field(default=None, repr=False)
+    telegram_webhook_url: str | None = None
+    whatsapp_token: str | None = field(default=None, repr=False)
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: str | None = field(default=None, repr=False)
+    whatsapp_verify_token: str | None = field(default=None, repr=False)
+    whatsapp_api_base_url: str = "https://graph.facebook.com/v21.0"
+    port: int = 8080
+    sla_urgent_minutes: int = 5
+    sla_high_minutes: int = 30
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        environment = _choice(env, "SANAD_ENV", "development", ("development", "production"))
+        database_url = (env.get("DATABASE_URL") or DEFAULT_DATABASE_URL).strip()
+        if not (database_url.startswith("sqlite+aiosqlite://")
+                or database_url.startswith("postgresql+asyncpg://")):
+            if database_url.startswith(("postgres://", "postgresql://")):
+                # Platform add-ons hand out plain postgres URLs; use the async driver for them.
+                database_url = "postgresql+asyncpg://" + database_url.split("://", 1)[1]
+            else:
+                raise ConfigError(
+                    "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://, "
+                    f"got {database_url.split('://', 1)[0]}://..."
+                )
+        secret = env.get("SANAD_SECRET_KEY")
+        if secret is not None and len(secret.strip()) < 16:
+            raise ConfigError("SANAD_SECRET_KEY must be at least 16 characters long")
+        secret_key = secret.strip().encode() if secret else _local_key(env, environment)
+        old_keys = tuple(
+            k.strip().encode()
+            for k in (env.get("SANAD_OLD_SECRET_KEYS") or "").split(",") if k.strip()
+        )
+        cache = env.get("SANAD_CACHE_DIR")
+        wa_base = (env.get("WHATSAPP_API_BASE_URL") or cls.whatsapp_api_base_url).rstrip("/")
+        safe_words = tuple(
+            w.strip() for w in (env.get("SANAD_SAFE_WORDS") or "").split(",") if w.strip()
+        )
+        return cls(
+            database_url=database_url,
+            secret_key=secret_key,
+            old_secret_keys=old_keys,
+            environment=environment,
+            show_drafts=_flag(env, "SANAD_SHOW_DRAFTS", environment == "development"),
+            default_language=_choice(env, "SANAD_DEFAULT_LANGUAGE", "ar", SUPPORTED_LANGUAGES),
+            nlu_backend=_choice(env, "NLU_BACKEND", "embedded", ("embedded", "rasa")),
+            rasa_url=(env.get("RASA_URL") or DEFAULT_RASA_URL).rstrip("/"),
+            cache_dir=Path(cache) if cache else None,
+            retention_days=_int(env, "SANAD_RETENTION_DAYS", 90, minimum=1),
+            safe_words=safe_words,
+            max_message_chars=_int(env, "SANAD_MAX_MESSAGE_CHARS", 4000, minimum=100),
+            telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
+            telegram_webhook_url=env.get("TELEGRAM_WEBHOOK_URL") or None,
+            whatsapp_token=env.get("WHATSAPP_TOKEN") or None,
+            whatsapp_phone_number_id=env.get("WHATSAPP_PHONE_NUMBER_ID") or None,
+            whatsapp_app_secret=env.get("WHATSAPP_APP_SECRET") or None,
+            whatsapp_verify_token=env.get("WHATSAPP_VERIFY_TOKEN") or None,
+            whatsapp_api_base_url=wa_base,
+            port=_int(env, "PORT", 8080, minimum=1),
+            sla_urgent_minutes=_int(env, "SANAD_SLA_URGENT_MIN", 5, minimum=1),
+            sla_high_minutes=_int(env, "SANAD_SLA_HIGH_MIN", 30, minimum=1),
+        )
+
+
+def _local_key(env: Mapping[str, str], environment: str) -> bytes:
+    """Read or create the local key file, so a developer needs no set-up to start chatting.
+
+    In production a missing ``SANAD_SECRET_KEY`` is an error: a key that silently lives in a
+    file on one web dyno would make every other process unable to read the data.
+    """
+    if environment == "production":
+        raise ConfigError("SANAD_SECRET_KEY is required when SANAD_ENV=production")
+    path = Path(env.get("SANAD_KEY_FILE") or DEFAULT_KEY_FILE)
+    if path.exists():
+        key = path.read_text(encoding="ascii").strip()
+        if len(key) < 16:
+            raise ConfigError(f"key file {path} is too short; delete it or set SANAD_SECRET_KEY")
+        return key.encode()
+    key = secrets.token_urlsafe(48)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n", encoding="ascii")
+    log.warning(
+        "SANAD_SECRET_KEY is not set: generated a key into %s. Keep it safe: without it the "
+        "encrypted data cannot be read. Set SANAD_SECRET_KEY in production.", path,
+    )
+    return key.encode()

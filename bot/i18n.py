@@ -1,0 +1,81 @@
+"""Interface strings (menus, prompts, errors) per language, loaded from ``content/<lang>/ui.yml``.
+
+Arabic, English and French text is data: flows ask for a key and get the text in the user's
+language. Missing keys are caught by ``check()`` at start-up and by ``sanad content check``.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.config import SUPPORTED_LANGUAGES
+from bot.content.models import Problem
+
+REFERENCE_LANGUAGE = "en"
+
+
+def content_root() -> Path:
+    override = os.environ.get("SANAD_CONTENT_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[1] / "content"
+
+
+def _flatten(prefix: str, node: Any, out: dict[str, str]) -> None:
+    if isinstance(node, Mapping):
+        for key, value in node.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), value, out)
+    elif isinstance(node, str):
+        out[prefix] = node.strip("\n")
+    else:
+        raise ValueError(f"{prefix}: expected text, got {type(node).__name__}")
+
+
+@dataclass(frozen=True)
+class UiCatalog:
+    """All interface strings, keyed by language then dotted key (``menu.prompt``)."""
+
+    texts: Mapping[str, Mapping[str, str]]
+
+    @classmethod
+    def load(cls, root: Path | None = None) -> UiCatalog:
+        root = root or content_root()
+        texts: dict[str, dict[str, str]] = {}
+        for lang in SUPPORTED_LANGUAGES:
+            path = root / lang / "ui.yml"
+            with path.open(encoding="utf-8") as handle:
+                flat: dict[str, str] = {}
+                _flatten("", yaml.safe_load(handle) or {}, flat)
+            texts[lang] = flat
+        return cls(texts)
+
+    def text(self, lang: str, key: str, **values: Any) -> str:
+        table = self.texts.get(lang) or self.texts[REFERENCE_LANGUAGE]
+        template = table.get(key) or self.texts[REFERENCE_LANGUAGE].get(key)
+        if template is None:
+            raise KeyError(f"no interface text {key!r}")
+        return template.format(**values) if values else template
+
+    def check(self) -> list[Problem]:
+        """Every key in every language, and the same placeholders in each translation."""
+        problems: list[Problem] = []
+        reference = self.texts[REFERENCE_LANGUAGE]
+        for lang, table in self.texts.items():
+            path = f"content/{lang}/ui.yml"
+            for key in sorted(reference.keys() - table.keys()):
+                problems.append(Problem(path, key, "missing translation"))
+            for key in sorted(table.keys() - reference.keys()):
+                problems.append(Problem(path, key, "not in content/en/ui.yml"))
+            for key in sorted(reference.keys() & table.keys()):
+                if _fields(reference[key]) != _fields(table[key]):
+                    problems.append(Problem(path, key, "placeholders differ from English"))
+        return problems
+
+
+def _fields(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}

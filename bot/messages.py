@@ -1,0 +1,181 @@
+"""The leaf of the dependency graph: what channels, the engine, flows and back offices exchange.
+
+Everything here is a frozen dataclass so that a turn's input and output can be logged (without
+text), compared in tests and passed between tasks without anyone mutating them underneath.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    TERMINAL = "terminal"
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+
+
+class MediaKind(StrEnum):
+    """Non-text content a user may send; the engine answers each kindly instead of failing."""
+
+    STICKER = "sticker"
+    VOICE = "voice"
+    AUDIO = "audio"
+    PHOTO = "photo"
+    VIDEO = "video"
+    DOCUMENT = "document"
+    LOCATION = "location"
+    CONTACT = "contact"
+    OTHER = "other"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A user as the core sees them: a channel and a pseudonymous key (HMAC of the platform id)."""
+
+    channel: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice offered to the user; ``id`` is stable and ≤ 64 bytes (Telegram callback data)."""
+
+    id: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """One thing a user did: typed text, tapped a button, or sent media."""
+
+    user: UserRef
+    text: str = ""
+    button_id: str | None = None
+    media: MediaKind | None = None
+    message_id: str | None = None
+    """Platform message or update id: used for de-duplication and quick-exit deletion."""
+    start_payload: str | None = None
+    """Deep-link payload (``/start <code>``) for campaign attribution."""
+    received_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outbound:
+    """One message for the user; channels degrade buttons where the platform lacks them."""
+
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+# --- domain events -------------------------------------------------------------------------
+# Flows return these; the engine persists them and hands them to the back offices (handoff,
+# outreach). None carries free text or platform ids.
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Base class of domain events."""
+
+    @property
+    def name(self) -> str:
+        return type(self).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffRequested(Event):
+    priority: str  # urgent | high | normal
+    reason: str  # emergency | screening | user_request
+    risk_level: str | None = None
+    indicators: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningStarted(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ScreeningCompleted(Event):
+    risk_level: str
+    score: int
+    indicators: tuple[str, ...]
+    answers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    """(question id, yes|no|skip) pairs: sensitive, stored encrypted in their own table."""
+    age_band: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyTriggered(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleOpened(Event):
+    module_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleCompleted(Event):
+    module_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleRated(Event):
+    module_id: str
+    useful: bool
+
+
+@dataclass(frozen=True, slots=True)
+class QuizAnswered(Event):
+    module_id: str
+    correct: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageChanged(Event):
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribed(Event):
+    topics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class QuickExit(Event):
+    """The user hid the conversation; channels that can delete messages do so."""
+
+
+@dataclass(frozen=True, slots=True)
+class DataErased(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffEnded(Event):
+    """The user asked to stop talking to a person."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelayedToCase(Event):
+    """A user message that belongs to an open case thread (text travels separately, encrypted)."""
+
+    text: str = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """The whole answer to one ``Inbound``: messages to send and events that happened."""
+
+    outbound: tuple[Outbound, ...] = ()
+    events: tuple[Event, ...] = ()
+    duplicate: bool = False
+    """True when the inbound was already processed (at-least-once delivery): send nothing."""

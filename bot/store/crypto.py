@@ -1,0 +1,98 @@
+"""Field encryption and pseudonymous identifiers, both derived from ``SANAD_SECRET_KEY``.
+
+* Pseudonymous user keys are HMAC-SHA256 of ``channel:platform_id``: the database never holds a
+  phone number or Telegram id in the clear, yet the same person always maps to the same row.
+* Free text and screening answers are sealed with AES-256-GCM. Every ciphertext starts with a
+  version byte and a 4-byte key id so that old keys (``SANAD_OLD_SECRET_KEYS``) can still open
+  old rows while new rows use the current key: this is what makes rotation possible.
+* Platform addresses (needed to send a caseworker's reply) are sealed like free text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+_VERSION = b"\x01"
+_NONCE_BYTES = 12
+_KEY_ID_BYTES = 4
+
+
+class DecryptionError(Exception):
+    """Ciphertext was tampered with, truncated, or sealed with a key we no longer have."""
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"sanad/v1", info=purpose).derive(secret)
+
+
+class Pseudonymizer:
+    """Maps platform ids to stable pseudonymous keys (one-way)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = _derive(secret, b"pseudonym")
+
+    def user_key(self, channel: str, platform_id: str | int) -> str:
+        mac = hmac.new(self._key, f"{channel}:{platform_id}".encode(), hashlib.sha256)
+        return mac.hexdigest()[:40]
+
+    def alias(self, user_key: str) -> str:
+        """A short, human-friendly case alias that reveals nothing about the user."""
+        digest = hmac.new(self._key, b"alias:" + user_key.encode(), hashlib.sha256).digest()
+        number = int.from_bytes(digest[:4], "big") % 100_000
+        return f"S-{number:05d}"
+
+
+class FieldCipher:
+    """AES-GCM sealing of personal fields with key ids for rotation."""
+
+    def __init__(self, secret: bytes, old_secrets: Iterable[bytes] = ()) -> None:
+        self._current_id, current = self._key_for(secret)
+        self._keys: dict[bytes, AESGCM] = {self._current_id: current}
+        for old in old_secrets:
+            key_id, aead = self._key_for(old)
+            self._keys.setdefault(key_id, aead)
+
+    @staticmethod
+    def _key_for(secret: bytes) -> tuple[bytes, AESGCM]:
+        key = _derive(secret, b"field-encryption")
+        key_id = hashlib.sha256(b"key-id" + key).digest()[:_KEY_ID_BYTES]
+        return key_id, AESGCM(key)
+
+    @property
+    def current_key_id(self) -> bytes:
+        return self._current_id
+
+    def encrypt(self, plaintext: bytes, *, context: bytes = b"") -> bytes:
+        """Seal ``plaintext``; ``context`` (e.g. a column name) is authenticated, not stored."""
+        nonce = os.urandom(_NONCE_BYTES)
+        sealed = self._keys[self._current_id].encrypt(nonce, plaintext, context)
+        return _VERSION + self._current_id + nonce + sealed
+
+    def decrypt(self, blob: bytes, *, context: bytes = b"") -> bytes:
+        header = 1 + _KEY_ID_BYTES
+        if len(blob) < header + _NONCE_BYTES + 16 or blob[:1] != _VERSION:
+            raise DecryptionError("not a Sanad ciphertext")
+        aead = self._keys.get(blob[1:header])
+        if aead is None:
+            raise DecryptionError("sealed with an unknown key (is SANAD_OLD_SECRET_KEYS set?)")
+        nonce = blob[header:header + _NONCE_BYTES]
+        try:
+            return aead.decrypt(nonce, blob[header + _NONCE_BYTES:], context)
+        except Exception as exc:  # cryptography raises InvalidTag without a message
+            raise DecryptionError("ciphertext failed authentication") from exc
+
+    def needs_rotation(self, blob: bytes) -> bool:
+        return blob[1:1 + _KEY_ID_BYTES] != self._current_id
+
+    def encrypt_text(self, text: str, *, context: bytes = b"") -> bytes:
+        return self.encrypt(text.encode("utf-8"), context=context)
+
+    def decrypt_text(self, blob: bytes, *, context: bytes = b"") -> str:
+        return self.decrypt(blob, context=context).decode("utf-8")

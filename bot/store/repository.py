@@ -1,0 +1,342 @@
+"""Repositories over the models: everything the engine needs for one turn, in one transaction.
+
+A turn reads the user and their conversation, and writes the new state, its events and their
+effects (progress, screening results, cases) in a single transaction, so a crash leaves either
+the old state or the new one, never half of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.messages import UserRef
+from bot.store.crypto import FieldCipher, Pseudonymizer
+from bot.store.db import DatabaseUnavailable
+from bot.store.models import (
+    Case,
+    EventRecord,
+    PlatformMessage,
+    ProcessedInbound,
+    Progress,
+    ScreeningResult,
+    Session,
+    Subscription,
+    User,
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass
+class Conversation:
+    """Where the user is: a named flow state plus that flow's data (sealed at rest)."""
+
+    flow: str = "menu"
+    state: str = "menu.start"
+    data: dict[str, Any] = field(default_factory=dict)
+    offered: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class Profile:
+    """What the engine knows about a user beyond the current conversation."""
+
+    user_id: int
+    channel: str
+    is_new: bool
+    language: str | None
+    language_locked: bool
+    age_band: str | None = None
+    completed_modules: frozenset[str] = frozenset()
+    open_case_id: int | None = None
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when idle: per-user ordering inside one process."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+_DB_ERRORS = (OperationalError, DBAPIError, OSError, ConnectionError)
+
+
+class Store:
+    """Entry point to persistence: opens turn transactions and offers maintenance queries."""
+
+    def __init__(self, engine: AsyncEngine, cipher: FieldCipher, pseudonyms: Pseudonymizer) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.pseudonyms = pseudonyms
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self._locks = KeyedLocks()
+
+    def user_ref(self, channel: str, platform_id: str | int) -> UserRef:
+        return UserRef(channel=channel, key=self.pseudonyms.user_key(channel, platform_id))
+
+    @asynccontextmanager
+    async def turn(self, user: UserRef) -> AsyncIterator[TurnTransaction]:
+        """Serialise a user's turns (in-process lock, row lock on PostgreSQL) in a transaction."""
+        async with self._locks.hold(user.key):
+            try:
+                async with self.sessionmaker() as db, db.begin():
+                    yield TurnTransaction(db, user, self.cipher, self.pseudonyms)
+            except _DB_ERRORS as exc:
+                raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A plain transaction for back-office work (queues, reports, maintenance)."""
+        try:
+            async with self.sessionmaker() as db, db.begin():
+                yield db
+        except _DB_ERRORS as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    async def ping(self) -> bool:
+        try:
+            async with self.sessionmaker() as db:
+                await db.execute(select(1))
+            return True
+        except _DB_ERRORS:
+            return False
+
+    async def purge_expired(self, retention_days: int) -> dict[str, int]:
+        """Retention: drop screening answers, case threads and dedupe ids past their time."""
+        cutoff = utcnow() - timedelta(days=retention_days)
+        async with self.session() as db:
+            screenings = await db.execute(
+                delete(ScreeningResult).where(ScreeningResult.created_at < cutoff)
+            )
+            dedupe = await db.execute(
+                delete(ProcessedInbound).where(ProcessedInbound.created_at < cutoff)
+            )
+            from bot.store.models import CaseMessage
+
+            messages = await db.execute(delete(CaseMessage).where(CaseMessage.created_at < cutoff))
+        return {
+            "screening_results": screenings.rowcount or 0,  # type: ignore[attr-defined]
+            "processed_inbound": dedupe.rowcount or 0,  # type: ignore[attr-defined]
+            "case_messages": messages.rowcount or 0,  # type: ignore[attr-defined]
+        }
+
+
+class TurnTransaction:
+    """The database side of one turn. Created by :meth:`Store.turn` only."""
+
+    def __init__(
+        self, db: AsyncSession, ref: UserRef, cipher: FieldCipher, pseudonyms: Pseudonymizer
+    ) -> None:
+        self.db = db
+        self.ref = ref
+        self.cipher = cipher
+        self.pseudonyms = pseudonyms
+        self._user: User | None = None
+        self._session_row: Session | None = None
+
+    # --- loading -----------------------------------------------------------------------
+    async def claim_inbound(self, message_id: str) -> bool:
+        """Record a platform message id; False when it was processed before (a duplicate)."""
+        exists = await self.db.scalar(
+            select(func.count()).select_from(ProcessedInbound).where(
+                ProcessedInbound.channel == self.ref.channel,
+                ProcessedInbound.message_id == message_id,
+            )
+        )
+        if exists:
+            return False
+        try:
+            async with self.db.begin_nested():
+                self.db.add(ProcessedInbound(
+                    channel=self.ref.channel, message_id=message_id, created_at=utcnow()
+                ))
+        except IntegrityError:
+            return False
+        return True
+
+    async def load(self, *, address: str | None = None) -> tuple[Profile, Conversation]:
+        """Get or create the user (locking the row on PostgreSQL) and their conversation."""
+        now = utcnow()
+        query = select(User).where(User.key == self.ref.key)
+        if self.db.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        user = await self.db.scalar(query)
+        is_new = user is None
+        if user is None:
+            user = User(
+                key=self.ref.key, channel=self.ref.channel, created_at=now, last_active_at=now,
+                language_locked=False, unreachable=False,
+            )
+            self.db.add(user)
+            await self.db.flush()
+        if address is not None and user.address_enc is None:
+            user.address_enc = self.cipher.encrypt_text(address, context=b"users.address")
+        user.last_active_at = now
+        user.last_inbound_at = now
+        user.unreachable = False
+        self._user = user
+
+        row = await self.db.get(Session, user.id)
+        self._session_row = row
+        conversation = Conversation()
+        if row is not None:
+            data: dict[str, Any] = {}
+            if row.data_enc:
+                data = json.loads(self.cipher.decrypt(row.data_enc, context=b"sessions.data"))
+            conversation = Conversation(
+                flow=row.flow, state=row.state, data=data,
+                offered=[(str(b[0]), str(b[1])) for b in row.offered or []],
+            )
+        completed = await self.db.scalars(
+            select(Progress.module_id).where(Progress.user_id == user.id, Progress.completed)
+        )
+        open_case = await self.db.scalar(
+            select(Case.id).where(Case.user_id == user.id, Case.status != "closed")
+            .order_by(Case.id.desc()).limit(1)
+        )
+        profile = Profile(
+            user_id=user.id, channel=user.channel, is_new=is_new, language=user.language,
+            language_locked=user.language_locked, age_band=user.age_band,
+            completed_modules=frozenset(completed), open_case_id=open_case,
+        )
+        return profile, conversation
+
+    # --- saving ------------------------------------------------------------------------
+    @property
+    def user(self) -> User:
+        if self._user is None:
+            raise RuntimeError("load() first")
+        return self._user
+
+    def set_language(self, language: str, *, locked: bool) -> None:
+        self.user.language = language
+        if locked:
+            self.user.language_locked = True
+
+    def set_age_band(self, age_band: str) -> None:
+        self.user.age_band = age_band
+
+    async def save(self, conversation: Conversation) -> None:
+        sealed = (
+            self.cipher.encrypt(
+                json.dumps(conversation.data, ensure_ascii=False).encode(), context=b"sessions.data"
+            )
+            if conversation.data else None
+        )
+        offered = [list(b) for b in conversation.offered]
+        row = self._session_row
+        if row is None:
+            row = Session(user_id=self.user.id, version=0)
+            self.db.add(row)
+            self._session_row = row
+        row.flow, row.state, row.data_enc, row.offered = (
+            conversation.flow, conversation.state, sealed, offered,
+        )
+        row.version = (row.version or 0) + 1
+        row.updated_at = utcnow()
+
+    def record_events(self, names_and_data: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        now = utcnow()
+        for name, data in names_and_data:
+            self.db.add(EventRecord(
+                user_id=self.user.id, name=name, channel=self.ref.channel,
+                language=self.user.language, data=data, created_at=now,
+            ))
+
+    async def set_progress(
+        self, module_id: str, *, position: int | None = None, completed: bool | None = None,
+        useful: bool | None = None,
+    ) -> None:
+        row = await self.db.get(Progress, (self.user.id, module_id))
+        if row is None:
+            row = Progress(user_id=self.user.id, module_id=module_id, position=0, completed=False)
+            self.db.add(row)
+        if position is not None:
+            row.position = position
+        if completed:
+            row.completed = True
+        if useful is not None:
+            row.useful = useful
+        row.updated_at = utcnow()
+
+    def add_screening_result(self, risk_level: str, score: int, payload: dict[str, Any]) -> None:
+        sealed = self.cipher.encrypt(
+            json.dumps(payload, ensure_ascii=False).encode(), context=b"screening_results.answers"
+        )
+        self.db.add(ScreeningResult(
+            user_id=self.user.id, risk_level=risk_level, score=score, answers_enc=sealed,
+            created_at=utcnow(),
+        ))
+
+    async def subscribe(self, topics: tuple[str, ...]) -> None:
+        row = await self.db.get(Subscription, self.user.id)
+        if row is None:
+            self.db.add(Subscription(user_id=self.user.id, topics=list(topics),
+                                     created_at=utcnow()))
+        else:
+            row.topics = list(topics)
+
+    async def unsubscribe(self) -> None:
+        await self.db.execute(delete(Subscription).where(Subscription.user_id == self.user.id))
+
+    def remember_platform_message(self, message_id: str) -> None:
+        self.db.add(PlatformMessage(
+            user_id=self.user.id, message_id=message_id, created_at=utcnow()
+        ))
+
+    async def erase_user(self) -> None:
+        """'Delete my data': remove everything that identifies the user or their answers.
+
+        Events stay as anonymous counters (user_id set to NULL, no text in them); cases keep
+        their outcome for statistics but lose the link to the user and their thread.
+        """
+        user_id = self.user.id
+        from bot.store.models import CaseMessage
+
+        case_ids = select(Case.id).where(Case.user_id == user_id)
+        await self.db.execute(delete(CaseMessage).where(CaseMessage.case_id.in_(case_ids)))
+        await self.db.execute(
+            update(Case).where(Case.user_id == user_id, Case.status != "closed")
+            .values(status="closed", outcome="erased_by_user", closed_at=utcnow())
+        )
+        await self.db.execute(
+            update(Case).where(Case.user_id == user_id).values(user_id=None, indicators=[])
+        )
+        await self.db.execute(update(EventRecord).where(EventRecord.user_id == user_id)
+                              .values(user_id=None))
+        for model in (ScreeningResult, Progress, PlatformMessage, Subscription, Session):
+            await self.db.execute(delete(model).where(model.user_id == user_id))
+        await self.db.execute(delete(User).where(User.id == user_id))
+        self._user = None
+        self._session_row = None
