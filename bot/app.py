@@ -1,0 +1,64 @@
+"""Composition root: build the engine and its parts from ``Settings``.
+
+The only place that knows every concrete class; channels, the CLI and tests ask it for a
+ready :class:`Sanad` and close it when done.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.content import ContentError, ContentLibrary
+from bot.engine import Engine
+from bot.i18n import UiCatalog
+from bot.store.crypto import FieldCipher, Pseudonymizer
+from bot.store.db import create_engine, upgrade
+from bot.store.repository import Store
+from nlu import NLUBackend, build_backend
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Sanad:
+    """A running bot core: settings, storage, NLU, content and the engine that ties them."""
+
+    settings: Settings
+    store: Store
+    nlu: NLUBackend
+    content: ContentLibrary
+    ui: UiCatalog
+    engine: Engine
+
+    async def aclose(self) -> None:
+        await self.nlu.aclose()
+        await self.store.engine.dispose()
+
+
+def load_content(settings: Settings) -> tuple[ContentLibrary, UiCatalog]:
+    """Load and validate content once at start-up (never per message)."""
+    ui = UiCatalog.load()
+    problems = ui.check()
+    if problems:
+        raise ContentError(problems)
+    return ContentLibrary.load(show_drafts=settings.show_drafts), ui
+
+
+async def build(settings: Settings, *, migrate: bool = True,
+                nlu: NLUBackend | None = None) -> Sanad:
+    content, ui = load_content(settings)
+    engine = create_engine(settings.database_url)
+    if migrate:
+        await upgrade(engine)
+    store = Store(
+        engine, FieldCipher(settings.secret_key, settings.old_secret_keys),
+        Pseudonymizer(settings.secret_key),
+    )
+    if nlu is None:
+        nlu = build_backend(
+            settings.nlu_backend, rasa_url=settings.rasa_url, cache_dir=settings.cache_dir
+        )
+    core = Engine(settings=settings, store=store, nlu=nlu, content=content, ui=ui)
+    return Sanad(settings=settings, store=store, nlu=nlu, content=content, ui=ui, engine=core)

@@ -1,0 +1,104 @@
+"""The terminal channel behind ``sanad chat``: the whole bot on stdin/stdout.
+
+Interactive on a TTY; otherwise every input line is one user message. Buttons are shown
+numbered (the engine maps a typed number or title back to the button). With ``--json`` each
+input line yields exactly one JSON line, flushed before the next line is read; messages that
+arrive outside a turn (a caseworker's reply) are printed as their own line with ``"async": true``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from bot.app import Sanad
+from bot.engine import apology
+from bot.messages import Inbound, Outbound, QuickExit, UserRef
+from bot.store.db import DatabaseUnavailable
+
+CHANNEL = "terminal"
+_CLEAR_SCREEN = "\033[2J\033[3J\033[H"
+_RTL_MARK = "\u200f"
+
+
+def render_json(messages: Sequence[Outbound], *, is_async: bool = False) -> str:
+    payload: dict[str, object] = {"messages": [
+        {"text": m.text, "buttons": [{"id": b.id, "title": b.title} for b in m.buttons]}
+        for m in messages
+    ]}
+    if is_async:
+        payload["async"] = True
+    return json.dumps(payload, ensure_ascii=False)
+
+
+def render_text(messages: Sequence[Outbound]) -> str:
+    """Human-readable: each message, then its buttons numbered from 1."""
+    blocks = []
+    for message in messages:
+        lines = [_directional(line) for line in message.text.splitlines()]
+        lines += [f"  {n}) {_directional(b.title)}" for n, b in enumerate(message.buttons, 1)]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _directional(line: str) -> str:
+    """Start Arabic lines with a right-to-left mark so bidi-aware terminals align them."""
+    first = next((c for c in line if c.isalpha()), "")
+    return _RTL_MARK + line if "\u0600" <= first <= "\u06ff" else line
+
+
+class TerminalChannel:
+    def __init__(
+        self, sanad: Sanad, *, user_id: str = "local", as_json: bool = False,
+        stdin: TextIO | None = None, stdout: TextIO | None = None, language: str | None = None,
+    ) -> None:
+        self.sanad = sanad
+        self.user: UserRef = sanad.store.user_ref(CHANNEL, user_id)
+        self.user_id = user_id
+        self.as_json = as_json
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.interactive = not as_json and self.stdin.isatty()
+        self.language = language
+        self._language = language or sanad.settings.default_language
+        self._write_lock = asyncio.Lock()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.interactive:
+                self._write("\n> ", end="")
+            line = await loop.run_in_executor(None, self.stdin.readline)
+            if line == "":
+                return 0
+            await self.handle_line(line.rstrip("\r\n"))
+
+    async def handle_line(self, text: str) -> None:
+        inbound = Inbound(user=self.user, text=text)
+        try:
+            turn = await self.sanad.engine.handle_turn(
+                inbound, address=self.user_id, language=self.language
+            )
+            messages = list(turn.outbound)
+            cleared = any(isinstance(e, QuickExit) for e in turn.events)
+        except DatabaseUnavailable:
+            messages = [apology(self.sanad.ui, self.sanad.content, self._language)]
+            cleared = False
+        if cleared and self.interactive:
+            self._write(_CLEAR_SCREEN, end="")
+        await self.emit(messages)
+
+    async def emit(self, messages: Sequence[Outbound], *, is_async: bool = False) -> None:
+        """Print one turn's messages (or a message pushed outside a turn)."""
+        async with self._write_lock:
+            if self.as_json:
+                self._write(render_json(messages, is_async=is_async))
+            elif messages:
+                self._write(render_text(messages))
+
+    def _write(self, text: str, *, end: str = "\n") -> None:
+        self.stdout.write(text + end)
+        self.stdout.flush()

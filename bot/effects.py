@@ -1,0 +1,69 @@
+"""What events mean for storage, applied inside the turn's transaction.
+
+Flows only announce what happened; this module makes it durable (progress, screening results,
+cases, erasure) so that an event and its effect commit or roll back together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from bot.messages import (
+    DataErased,
+    Event,
+    HandoffEnded,
+    HandoffRequested,
+    ModuleCompleted,
+    ModuleOpened,
+    ModuleRated,
+    RelayedToCase,
+    ScreeningCompleted,
+    Subscribed,
+    Unsubscribed,
+)
+from bot.store.repository import TurnTransaction
+from handoff import queue
+
+# Fields that never go into the analytics events table (free text, answers).
+_PRIVATE_FIELDS = {"answers", "text"}
+
+
+def _public_data(event: Event) -> dict[str, Any]:
+    return {k: v for k, v in asdict(event).items() if k not in _PRIVATE_FIELDS}
+
+
+async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> bool:
+    """Persist ``events`` and their effects; True when the user was erased."""
+    tx.record_events((event.name, _public_data(event)) for event in events)
+    erased = False
+    for event in events:
+        match event:
+            case ModuleOpened(module_id=module_id):
+                await tx.set_progress(module_id, position=0)
+            case ModuleCompleted(module_id=module_id):
+                await tx.set_progress(module_id, completed=True)
+            case ModuleRated(module_id=module_id, useful=useful):
+                await tx.set_progress(module_id, useful=useful)
+            case ScreeningCompleted():
+                tx.add_screening_result(event.risk_level, event.score, {
+                    "answers": dict(event.answers), "indicators": list(event.indicators),
+                    "age_band": event.age_band,
+                })
+                if event.age_band:
+                    tx.set_age_band(event.age_band)
+            case HandoffRequested():
+                await queue.open_or_join(tx, event)
+            case RelayedToCase(text=text):
+                await queue.add_user_message(tx, text)
+            case Subscribed(topics=topics):
+                await tx.subscribe(topics)
+            case Unsubscribed():
+                await tx.unsubscribe()
+            case HandoffEnded():
+                await queue.end_by_user(tx)
+            case DataErased():
+                await tx.erase_user()
+                erased = True
+    return erased

@@ -1,0 +1,157 @@
+"""Awareness modules: topic menu, short chunks with next/back, rating, quiz and what to read next.
+
+Content comes from ``content/<lang>/modules``; this flow only walks through it. Progress is
+announced as events (opened, completed, rated) and stored by the engine, so a user can resume.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from bot.flows.base import Step, TurnContext
+from bot.messages import Button, ModuleCompleted, ModuleOpened, ModuleRated, QuizAnswered
+
+if TYPE_CHECKING:
+    from bot.content import Module
+
+MAX_TOPIC_BUTTONS = 10  # WhatsApp list messages hold 10 rows
+
+
+class AwarenessFlow:
+    name: ClassVar[str] = "awareness"
+    button_prefixes: ClassVar[tuple[str, ...]] = ("aw",)
+
+    # --- entry points ----------------------------------------------------------------
+    def start(self, ctx: TurnContext, module_id: str | None = None,
+              intent: str | None = None) -> Step:
+        module = None
+        if module_id:
+            module = ctx.content.module(module_id, ctx.lang)
+        elif intent:
+            module = ctx.content.module_for_intent(intent, ctx.lang)
+        if module is not None and self._visible(ctx, module):
+            return self._show(ctx, module, 0)
+        if intent == "report_concern":
+            return ctx.start("services", category="trafficking")
+        return self._topics(ctx)
+
+    def handle(self, ctx: TurnContext) -> Step:
+        parts = (ctx.button_id or "").split(":")
+        action = parts[1] if len(parts) > 1 else ""
+        if action == "open" and len(parts) == 3:
+            return self.start(ctx, module_id=parts[2])
+        if action == "topics":
+            return self._topics(ctx)
+        if action in {"next", "back"} and len(parts) == 4:
+            module = ctx.content.module(parts[2], ctx.lang)
+            if module is not None and parts[3].isdigit():
+                return self._show(ctx, module, int(parts[3]))
+        if action == "rate" and len(parts) == 4:
+            return self._rated(ctx, parts[2], parts[3] == "1")
+        if action == "quiz" and len(parts) == 3:
+            return self._quiz_item(ctx, parts[2], 0)
+        if action == "qa" and len(parts) == 5 and parts[3].isdigit():
+            return self._quiz_answer(ctx, parts[2], int(parts[3]), parts[4])
+        from bot.flows.menu import route_free_text
+
+        return route_free_text(ctx)
+
+    # --- steps ---------------------------------------------------------------------
+    def _visible(self, ctx: TurnContext, module: Module) -> bool:
+        return any(m.id == module.id for m in ctx.content.modules(ctx.lang))
+
+    def _topics(self, ctx: TurnContext) -> Step:
+        modules = ctx.content.modules(ctx.lang)
+        done = ctx.profile.completed_modules
+        ordered = sorted(modules, key=lambda m: m.id in done)  # unfinished topics first
+        buttons = [Button(id=f"aw:open:{m.id}", title=m.button) for m in ordered]
+        buttons = buttons[: MAX_TOPIC_BUTTONS - 1]
+        buttons.append(ctx.button("menu", "common.menu"))
+        key = "awareness.topics_progress" if done else "awareness.topics"
+        text = ctx.t(key, done=len(done & {m.id for m in modules}), total=len(modules))
+        return Step(messages=[ctx.say_text(text, *buttons)], flow="awareness",
+                    state="awareness.topics")
+
+    def _show(self, ctx: TurnContext, module: Module, position: int) -> Step:
+        position = max(0, min(position, len(module.messages) - 1))
+        last = position == len(module.messages) - 1
+        body = module.messages[position].text
+        if position == 0:
+            body = f"*{module.title}*\n\n{body}"
+        counter = ctx.t("awareness.counter", n=position + 1, total=len(module.messages))
+        text = f"{body}\n\n{counter}"
+        events: list[Any] = [ModuleOpened(module.id)] if position == 0 else []
+        data = {"module": module.id, "position": position}
+        if not last:
+            buttons = [ctx.button(f"aw:next:{module.id}:{position + 1}", "awareness.next")]
+            if position > 0:
+                buttons.append(ctx.button(f"aw:back:{module.id}:{position - 1}", "awareness.back"))
+            buttons.append(ctx.button("aw:topics", "awareness.topics_button"))
+            return Step(messages=[ctx.say_text(text, *buttons)], flow="awareness",
+                        state="awareness.reading", data=data, events=events)
+        events.append(ModuleCompleted(module.id))
+        sources = "\n".join(
+            f"• {s.title}" + (f" — {s.url}" if s.url else "") for s in module.sources
+        )
+        end = ctx.say_text(
+            ctx.t("awareness.sources", sources=sources) + "\n\n" + ctx.t("awareness.useful"),
+            ctx.button(f"aw:rate:{module.id}:1", "common.yes"),
+            ctx.button(f"aw:rate:{module.id}:0", "common.no"),
+            *([ctx.button(f"aw:quiz:{module.id}", "awareness.quiz_button")] if module.quiz else []),
+        )
+        return Step(messages=[ctx.say_text(text), end], flow="awareness",
+                    state="awareness.finished", data=data, events=events)
+
+    def _suggestions(self, ctx: TurnContext, module_id: str) -> list[Button]:
+        module = ctx.content.module(module_id, ctx.lang)
+        done = ctx.profile.completed_modules | {module_id}
+        nexts = [ctx.content.module(n, ctx.lang) for n in (module.next if module else ())]
+        buttons = [Button(id=f"aw:open:{m.id}", title=m.button)
+                   for m in nexts if m is not None and m.id not in done][:2]
+        if module is not None and module.quiz:
+            buttons.append(ctx.button(f"aw:quiz:{module.id}", "awareness.quiz_button"))
+        buttons += [ctx.button("aw:topics", "awareness.topics_button"),
+                    ctx.button("menu", "common.menu")]
+        return buttons
+
+    def _rated(self, ctx: TurnContext, module_id: str, useful: bool) -> Step:
+        if ctx.content.module(module_id, ctx.lang) is None:
+            return self._topics(ctx)
+        text = ctx.t("awareness.thanks_rating") + "\n\n" + ctx.t("awareness.what_next")
+        return Step(
+            messages=[ctx.say_text(text, *self._suggestions(ctx, module_id))],
+            flow="awareness", state="awareness.next", events=[ModuleRated(module_id, useful)],
+        )
+
+    def _quiz_item(self, ctx: TurnContext, module_id: str, index: int) -> Step:
+        module = ctx.content.module(module_id, ctx.lang)
+        if module is None or index >= len(module.quiz):
+            return self._topics(ctx)
+        item = module.quiz[index]
+        text = ctx.t("awareness.quiz_question", n=index + 1, total=len(module.quiz),
+                     statement=item.statement)
+        return Step(
+            messages=[ctx.say_text(
+                text, ctx.button(f"aw:qa:{module_id}:{index}:myth", "awareness.myth"),
+                ctx.button(f"aw:qa:{module_id}:{index}:fact", "awareness.fact"),
+            )],
+            flow="awareness", state="awareness.quiz", data={"module": module_id, "quiz": index},
+        )
+
+    def _quiz_answer(self, ctx: TurnContext, module_id: str, index: int, answer: str) -> Step:
+        module = ctx.content.module(module_id, ctx.lang)
+        if module is None or index >= len(module.quiz):
+            return self._topics(ctx)
+        item = module.quiz[index]
+        correct = answer == item.answer
+        verdict = ctx.t("awareness.correct" if correct else "awareness.incorrect",
+                        answer=ctx.t(f"awareness.{item.answer}"))
+        feedback = ctx.say_text(f"{verdict}\n{item.feedback}")
+        event = QuizAnswered(module_id, correct)
+        if index + 1 < len(module.quiz):
+            nxt = self._quiz_item(ctx, module_id, index + 1)
+            return Step(messages=[feedback, *nxt.messages], flow=nxt.flow, state=nxt.state,
+                        data=nxt.data, events=[event])
+        done = ctx.say_text(ctx.t("awareness.quiz_done"), *self._suggestions(ctx, module_id))
+        return Step(messages=[feedback, done], flow="awareness", state="awareness.next",
+                    events=[event])

@@ -1,0 +1,137 @@
+"""What every flow sees and returns.
+
+Flows are pure: given a :class:`TurnContext` they return a :class:`Step` (messages, the next
+named state, events). They never touch a database, a socket or a platform, which is what lets
+the same flow run on Telegram, WhatsApp and the terminal and be tested without any of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from bot.messages import Button, Event, Inbound, Outbound
+from bot.store.repository import Conversation, Profile
+
+if TYPE_CHECKING:
+    from bot.content import ContentLibrary
+    from bot.i18n import UiCatalog
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """The engine's reading of the user's words (NLU + yes/no lexicon), language-independent."""
+
+    intent: str | None = None
+    confidence: float = 0.0
+    yes_no: str | None = None  # "yes" | "no" | None
+    skip: bool = False
+
+
+@dataclass
+class Step:
+    """The outcome of a flow for one turn."""
+
+    messages: list[Outbound] = field(default_factory=list)
+    flow: str = "menu"
+    state: str = "menu.start"
+    data: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    language: str | None = None
+    """Set when the flow changed the reply language (and locked it: the user chose)."""
+
+    def then_events(self, *events: Event) -> Step:
+        """This step with ``events`` added."""
+        self.events.extend(events)
+        return self
+
+    def then(self, other: Step) -> Step:
+        """This step's messages and events, followed by ``other``'s, ending in its state."""
+        return Step(
+            messages=[*self.messages, *other.messages], flow=other.flow, state=other.state,
+            data=other.data, events=[*self.events, *other.events],
+            language=other.language or self.language,
+        )
+
+
+@dataclass(frozen=True)
+class TurnContext:
+    """Everything a flow may look at during one turn (read-only)."""
+
+    inbound: Inbound
+    text: str
+    understanding: Understanding
+    button_id: str | None
+    lang: str
+    profile: Profile
+    conversation: Conversation
+    content: ContentLibrary
+    ui: UiCatalog
+    flows: FlowRegistry
+    now: datetime
+
+    def t(self, key: str, **values: Any) -> str:
+        return self.ui.text(self.lang, key, **values)
+
+    def button(self, button_id: str, key: str, **values: Any) -> Button:
+        return Button(id=button_id, title=self.t(key, **values))
+
+    def say(self, key: str, *buttons: Button, **values: Any) -> Outbound:
+        return Outbound(text=self.t(key, **values), buttons=tuple(buttons))
+
+    def say_text(self, text: str, *buttons: Button) -> Outbound:
+        return Outbound(text=text, buttons=tuple(buttons))
+
+    def start(self, flow: str, **kwargs: Any) -> Step:
+        """Enter another flow at its beginning."""
+        return self.flows.get(flow).start(self, **kwargs)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        return self.conversation.data
+
+    def in_language(self, lang: str) -> TurnContext:
+        """The same context answering in ``lang`` (after the user switched language)."""
+        from dataclasses import replace
+
+        return replace(self, lang=lang)
+
+
+class Flow(Protocol):
+    """A conversation flow: named states, entered by ``start`` and advanced by ``handle``."""
+
+    name: ClassVar[str]
+    button_prefixes: ClassVar[tuple[str, ...]]
+    """Button ids this flow owns, so a tap on an old message still reaches the right flow."""
+
+    @property
+    def start(self) -> Callable[..., Step]:
+        """``start(ctx, **entry_arguments)``: enter the flow; each flow names its arguments."""
+        ...
+
+    def handle(self, ctx: TurnContext) -> Step: ...
+
+
+class FlowRegistry:
+    """The set of flows of one engine, by name and by the button prefixes they own."""
+
+    def __init__(self, flows: Sequence[Flow]) -> None:
+        self._by_name = {flow.name: flow for flow in flows}
+        self._prefixes = sorted(
+            ((prefix, flow) for flow in flows for prefix in flow.button_prefixes),
+            key=lambda pair: -len(pair[0]),
+        )
+
+    def get(self, name: str) -> Flow:
+        return self._by_name[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def owner_of(self, button_id: str) -> Flow | None:
+        for prefix, flow in self._prefixes:
+            if button_id == prefix or button_id.startswith(prefix + ":"):
+                return flow
+        return None

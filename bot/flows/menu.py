@@ -1,0 +1,91 @@
+"""The main menu, and where free text goes when no flow is waiting for something specific."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from bot.flows.base import Step, TurnContext
+
+# Intent → (flow, arguments): what a user's words mean when they are not answering a question.
+INTENT_ROUTES: dict[str, tuple[str, dict[str, Any]]] = {
+    "learn_trafficking": ("awareness", {"intent": "learn_trafficking"}),
+    "learn_irregular_migration": ("awareness", {"intent": "learn_irregular_migration"}),
+    "check_job_offer": ("awareness", {"intent": "check_job_offer"}),
+    "safe_migration": ("awareness", {"intent": "safe_migration"}),
+    "know_rights": ("awareness", {"intent": "know_rights"}),
+    "report_concern": ("awareness", {"intent": "report_concern"}),
+    "start_screening": ("screening", {}),
+    "talk_to_human": ("handoff", {"reason": "user_request"}),
+    "emergency": ("emergency", {}),
+    "find_services": ("services", {}),
+    "privacy_info": ("privacy", {"entry": "info"}),
+    "delete_my_data": ("privacy", {"entry": "delete"}),
+    "change_language": ("language", {}),
+    "greet": ("menu", {"greeting": True}),
+    "thanks": ("menu", {"intro": "menu.thanks"}),
+    "goodbye": ("menu", {"intro": "menu.goodbye"}),
+    "menu": ("menu", {}),
+}
+
+MENU_ITEMS = (
+    ("menu:learn", "menu.learn"),
+    ("menu:check", "menu.check"),
+    ("menu:help", "menu.help"),
+    ("menu:human", "menu.human"),
+    ("menu:privacy", "menu.privacy"),
+    ("menu:language", "menu.language"),
+)
+_BUTTON_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "menu:learn": ("awareness", {}),
+    "menu:check": ("screening", {}),
+    "menu:help": ("services", {}),
+    "menu:human": ("handoff", {"reason": "user_request"}),
+    "menu:privacy": ("privacy", {"entry": "info"}),
+    "menu:language": ("language", {}),
+}
+
+
+def route_free_text(ctx: TurnContext) -> Step:
+    """Send free text where its intent points, or admit we did not understand."""
+    intent = ctx.understanding.intent
+    route = INTENT_ROUTES.get(intent or "")
+    if route is None or ctx.understanding.confidence < 0.35:
+        return ctx.start("menu", intro="menu.not_understood")
+    flow, kwargs = route
+    return ctx.start(flow, **kwargs)
+
+
+class MenuFlow:
+    name: ClassVar[str] = "menu"
+    button_prefixes: ClassVar[tuple[str, ...]] = ("menu",)
+
+    def start(
+        self, ctx: TurnContext, *, welcome: bool = False, greeting: bool = False,
+        intro: str | None = None, media: str | None = None, empty: bool = False,
+        unknown_command: bool = False, payload: str | None = None,
+    ) -> Step:
+        messages = []
+        if welcome or (greeting and ctx.profile.is_new) or (ctx.profile.is_new and not intro):
+            messages.append(ctx.say("menu.welcome"))
+        elif greeting:
+            intro = "menu.greeting"
+        if media:
+            intro = f"media.{media}" if f"media.{media}" in ctx.ui.texts["en"] else "media.other"
+        elif empty:
+            intro = "menu.empty"
+        elif unknown_command:
+            intro = "menu.unknown_command"
+        prompt = ctx.t(intro) + "\n\n" + ctx.t("menu.prompt") if intro else ctx.t("menu.prompt")
+        buttons = tuple(ctx.button(button_id, key) for button_id, key in MENU_ITEMS)
+        messages.append(ctx.say_text(prompt, *buttons))
+        data = {"joined_via": payload} if payload else {}
+        return Step(messages=messages, flow="menu", state="menu.main", data=data)
+
+    def handle(self, ctx: TurnContext) -> Step:
+        target = _BUTTON_TARGETS.get(ctx.button_id or "")
+        if target is not None:
+            flow, kwargs = target
+            return ctx.start(flow, **kwargs)
+        if ctx.button_id == "menu":
+            return self.start(ctx)
+        return route_free_text(ctx)

@@ -1,0 +1,68 @@
+"""Privacy: an honest answer to "is this confidential?", "what do you know?" and "delete me"."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from bot.flows.base import Step, TurnContext
+from bot.messages import DataErased
+
+
+class PrivacyFlow:
+    name: ClassVar[str] = "privacy"
+    button_prefixes: ClassVar[tuple[str, ...]] = ("pv",)
+
+    def start(self, ctx: TurnContext, entry: str = "info") -> Step:
+        if entry == "delete":
+            return Step(
+                messages=[ctx.say(
+                    "privacy.delete_confirm", ctx.button("pv:delete:yes", "privacy.delete_yes"),
+                    ctx.button("pv:delete:no", "common.cancel"),
+                )],
+                flow="privacy", state="privacy.delete_confirm",
+            )
+        if entry == "mydata":
+            return self._summary(ctx)
+        return Step(
+            messages=[ctx.say(
+                "privacy.info", ctx.button("pv:mydata", "privacy.mydata_button"),
+                ctx.button("pv:delete", "privacy.delete_button"), ctx.button("menu", "common.menu"),
+            )],
+            flow="privacy", state="privacy.info",
+        )
+
+    def handle(self, ctx: TurnContext) -> Step:
+        button = ctx.button_id
+        confirming = ctx.conversation.state == "privacy.delete_confirm"
+        if button == "pv:delete:yes" or (confirming and button is None
+                                         and ctx.understanding.yes_no == "yes"):
+            return Step(
+                messages=[ctx.say("privacy.deleted")], flow="menu", state="menu.start",
+                events=[DataErased()],
+            )
+        if button == "pv:delete:no" or (confirming and ctx.understanding.yes_no == "no"):
+            return ctx.start("menu", intro="privacy.kept")
+        if button == "pv:delete":
+            return self.start(ctx, entry="delete")
+        if button == "pv:mydata":
+            return self._summary(ctx)
+        from bot.flows.menu import route_free_text
+
+        return route_free_text(ctx)
+
+    @staticmethod
+    def _summary(ctx: TurnContext) -> Step:
+        profile = ctx.profile
+        text = ctx.t(
+            "privacy.summary", language=ctx.ui.text(ctx.lang, "language.name"),
+            modules=len(profile.completed_modules),
+            age=profile.age_band or ctx.t("privacy.not_given"),
+            case=ctx.t("privacy.case_open") if profile.open_case_id else ctx.t("privacy.no_case"),
+        )
+        return Step(
+            messages=[ctx.say_text(
+                text, ctx.button("pv:delete", "privacy.delete_button"),
+                ctx.button("menu", "common.menu"),
+            )],
+            flow="privacy", state="privacy.summary",
+        )

@@ -1,0 +1,62 @@
+"""Where to get help: the verified referral directory (``content/services.yml``), by need."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from bot.flows.base import Step, TurnContext
+
+if TYPE_CHECKING:
+    from bot.content import Service
+
+CATEGORIES = ("emergency", "trafficking", "child", "women", "refugees", "legal", "psychosocial")
+
+
+def format_services(ctx: TurnContext, services: Iterable[Service]) -> str:
+    """One short block per service; only verified entries ever reach this function."""
+    lines = []
+    for service in services:
+        contact = service.phone or service.url or ctx.t("services.via_referral")
+        lines.append(ctx.t(
+            "services.line", name=service.name.get(ctx.lang) or service.name.get("en", ""),
+            contact=contact, helps_with=service.helps_with.get(ctx.lang, ""),
+        ))
+        hours = service.hours.get(ctx.lang) if service.hours else None
+        if hours:
+            lines.append(ctx.t("services.hours", hours=hours))
+    return "\n".join(lines)
+
+
+def emergency_numbers(ctx: TurnContext) -> str:
+    return format_services(ctx, ctx.content.services(category="emergency"))
+
+
+class ServicesFlow:
+    name: ClassVar[str] = "services"
+    button_prefixes: ClassVar[tuple[str, ...]] = ("sv",)
+
+    def start(self, ctx: TurnContext, category: str | None = None) -> Step:
+        if category:
+            found = ctx.content.services(category=category)
+            text = ctx.t(f"services.category.{category}") + "\n\n" + (
+                format_services(ctx, found) if found else ctx.t("services.none")
+            )
+        else:
+            text = ctx.t("services.intro") + "\n\n" + emergency_numbers(ctx)
+        buttons = [
+            ctx.button(f"sv:{name}", f"services.button.{name}")
+            for name in CATEGORIES if name != category and ctx.content.services(category=name)
+        ]
+        buttons.append(ctx.button("menu", "common.menu"))
+        return Step(
+            messages=[ctx.say_text(text, *buttons)], flow="services", state="services.list",
+        )
+
+    def handle(self, ctx: TurnContext) -> Step:
+        button = ctx.button_id or ""
+        if button.startswith("sv:") and button[3:] in CATEGORIES:
+            return self.start(ctx, category=button[3:])
+        from bot.flows.menu import route_free_text
+
+        return route_free_text(ctx)

@@ -1,0 +1,74 @@
+"""The aiohttp application of ``sanad serve``: health, metrics, the parse API and channels."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from bot.app import Sanad
+from bot.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+SANAD = web.AppKey("sanad", Sanad)
+METRICS = web.AppKey("metrics", Metrics)
+MAX_BODY_BYTES = 256 * 1024
+
+
+def json_response(data: object, status: int = 200) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ok = await request.app[SANAD].store.ping()
+    return json_response({"status": "ok" if ok else "database unavailable"}, 200 if ok else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
+
+
+async def model_parse(request: web.Request) -> web.Response:
+    """Rasa-compatible ``POST /model/parse``: ``{"text": ...}`` in, a parse result out."""
+    try:
+        body = orjson.loads(await request.read())
+    except orjson.JSONDecodeError:
+        return json_response({"error": "body must be JSON"}, 400)
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str):
+        return json_response({"error": 'expected {"text": "..."}'}, 400)
+    result = await request.app[SANAD].nlu.parse(text)
+    request.app[METRICS].inc("sanad_parse_requests_total", "Parse API requests")
+    return json_response(result.to_dict())
+
+
+@web.middleware
+async def errors_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Bad client input is a 4xx with a reason; an unexpected failure is logged without data."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_response({"error": "internal error"}, 500)
+
+
+def create_app(sanad: Sanad, metrics_registry: Metrics | None = None) -> web.Application:
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware])
+    app[SANAD] = sanad
+    app[METRICS] = metrics_registry or Metrics()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_post("/model/parse", model_parse)
+    return app
