@@ -1,0 +1,88 @@
+"""Shared fixtures: a real engine on SQLite and, when reachable, on the local PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.app import Sanad, build
+from bot.config import Settings
+from nlu import EmbeddedNLU
+
+PG_URL = os.environ.get("SANAD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+SECRET = b"test-secret-key-that-is-long-enough"
+
+
+def postgres_reachable() -> bool:
+    host_port = PG_URL.split("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    try:
+        with socket.create_connection((host, int(port or 5432)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def nlu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("nlu-cache")
+
+
+@pytest.fixture(scope="session")
+def embedded_nlu(nlu_cache: Path) -> EmbeddedNLU:
+    """Trained once per test session (the classifier caches on disk by data hash)."""
+    return EmbeddedNLU.load(cache_dir=nlu_cache)
+
+
+async def reset_postgres(url: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test that takes this runs on SQLite and on the real PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'sanad.db'}"
+        return
+    if not postgres_reachable():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL.split('@')[-1]}")
+    asyncio.run(reset_postgres(PG_URL))
+    yield PG_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'sanad.db'}"
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    base = Settings(database_url=database_url, secret_key=SECRET, environment="development",
+                    show_drafts=True)
+    return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def sanad(database_url: str, embedded_nlu: EmbeddedNLU) -> AsyncIterator[Sanad]:
+    app = await build(make_settings(database_url), nlu=embedded_nlu)
+    yield app
+    await app.store.engine.dispose()
+
+
+@pytest.fixture
+async def sanad_sqlite(sqlite_url: str, embedded_nlu: EmbeddedNLU) -> AsyncIterator[Sanad]:
+    app = await build(make_settings(sqlite_url), nlu=embedded_nlu)
+    yield app
+    await app.store.engine.dispose()

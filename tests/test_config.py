@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings
+
+
+def test_defaults_generate_a_local_key_once(tmp_path: Path) -> None:
+    env = {"SANAD_KEY_FILE": str(tmp_path / "key")}
+    first = Settings.from_env(env)
+    second = Settings.from_env(env)
+    assert first.database_url == "sqlite+aiosqlite:///sanad.db"
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
+    assert (tmp_path / "key").stat().st_mode & 0o077 == 0, "key file must be private"
+    assert first.show_drafts and first.nlu_backend == "embedded"
+
+
+@pytest.mark.parametrize(("env", "names"), [
+    ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+    ({"NLU_BACKEND": "gpt"}, "NLU_BACKEND"),
+    ({"SANAD_RETENTION_DAYS": "soon"}, "SANAD_RETENTION_DAYS"),
+    ({"SANAD_RETENTION_DAYS": "0"}, "SANAD_RETENTION_DAYS"),
+    ({"SANAD_SHOW_DRAFTS": "maybe"}, "SANAD_SHOW_DRAFTS"),
+    ({"SANAD_SECRET_KEY": "short"}, "SANAD_SECRET_KEY"),
+    ({"SANAD_ENV": "production"}, "SANAD_SECRET_KEY"),
+    ({"PORT": "http"}, "PORT"),
+])
+def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], names: str) -> None:
+    with pytest.raises(ConfigError, match=names):
+        Settings.from_env({"SANAD_KEY_FILE": str(tmp_path / "key"), **env})
+
+
+def test_production_hides_drafts_and_plain_postgres_urls_get_the_async_driver() -> None:
+    settings = Settings.from_env({
+        "SANAD_ENV": "production", "SANAD_SECRET_KEY": "x" * 32,
+        "DATABASE_URL": "postgres://u:p@db:5432/sanad",
+    })
+    assert not settings.show_drafts
+    assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/sanad"
+    assert "x" * 32 not in repr(settings), "secrets must not appear in reprs (logs)"
