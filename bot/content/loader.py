@@ -1,0 +1,190 @@
+"""The content library: loads, cross-checks and serves Sanad's content.
+
+``ContentLibrary.load()`` validates everything and refuses to start with broken content
+(raising ``ContentError`` with every problem). After that the library is read-only and safe
+to share between all conversations. The lead's ``ui.yml`` files are not read here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from .limits import LANGUAGES, LEARNING_INTENTS, SERVICE_CATEGORIES
+from .models import ContentError, Module, Problem, ProblemLog, ScreeningSpec, Service
+from .modules import load_module, module_files
+from .screening import load_screening
+from .services import load_services
+
+#: Environment variable that points the bot at another content directory.
+CONTENT_DIR_ENV = "SANAD_CONTENT_DIR"
+
+
+def _source_root() -> Path:
+    """``<repo>/content``, found from this file so that both a source checkout and an
+    editable install (whose package files stay in the checkout) find it."""
+    return Path(__file__).resolve().parents[2] / "content"
+
+
+def default_content_root() -> Path:
+    """The content directory: ``$SANAD_CONTENT_DIR`` if set, else the repository's."""
+    override = os.environ.get(CONTENT_DIR_ENV)
+    return Path(override).expanduser() if override else _source_root()
+
+
+DEFAULT_CONTENT_ROOT: Path = default_content_root()
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """Everything read from one content directory, before it is known to be valid."""
+
+    modules: Mapping[str, tuple[Module, ...]]
+    services: tuple[Service, ...]
+    screening: ScreeningSpec | None
+
+
+def parse_content(root: Path | None = None) -> tuple[_Parsed, list[Problem]]:
+    """Read and check a content directory; never raises for bad content."""
+    root = Path(root) if root is not None else default_content_root()
+    log = ProblemLog()
+    if not root.is_dir():
+        log.add(root.as_posix(), "file", "content directory not found")
+        return _Parsed(MappingProxyType({}), (), None), log.problems
+
+    modules: dict[str, tuple[Module, ...]] = {}
+    for lang in LANGUAGES:
+        loaded = [load_module(path, root, lang, log) for path in module_files(root, lang)]
+        modules[lang] = tuple(sorted((m for m in loaded if m is not None),
+                                     key=lambda m: (m.order, m.id)))
+    services = load_services(root, log)
+    screening = load_screening(root, log, frozenset(s.id for s in services),
+                               frozenset(s.id for s in services if s.verified))
+    _cross_check_modules(root, modules, log)
+    return _Parsed(MappingProxyType(modules), services, screening), log.problems
+
+
+def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
+                         log: ProblemLog) -> None:
+    """Checks across files: translations, ordering, ``next`` references, intents."""
+
+    def shown(lang: str, module_id: str) -> str:
+        return f"{root.name}/{lang}/modules/{module_id}.yml"
+
+    by_lang = {lang: {m.id: m for m in modules[lang]} for lang in LANGUAGES}
+    all_ids = sorted(set().union(*(set(ids) for ids in by_lang.values())))
+    if not all_ids:
+        log.add(f"{root.name}/{LANGUAGES[0]}/modules", "file", "no awareness modules found")
+    for module_id in all_ids:
+        present = [lang for lang in LANGUAGES if module_id in by_lang[lang]]
+        for lang in LANGUAGES:
+            if lang not in present:
+                log.add(shown(lang, module_id), "file",
+                        f"missing translation of module {module_id!r} "
+                        f"(present in {', '.join(present)})")
+        reference = by_lang[present[0]][module_id]
+        for lang in present[1:]:
+            module = by_lang[lang][module_id]
+            if module.order != reference.order:
+                log.add(shown(lang, module_id), "order",
+                        f"{module.order} differs from {reference.order} in {present[0]}")
+            if module.intents != reference.intents:
+                log.add(shown(lang, module_id), "intents",
+                        f"{list(module.intents)} differs from {list(reference.intents)} "
+                        f"in {present[0]}")
+            if module.next != reference.next:
+                log.add(shown(lang, module_id), "next",
+                        f"{list(module.next)} differs from {list(reference.next)} "
+                        f"in {present[0]}")
+
+    for lang in LANGUAGES:
+        orders: dict[int, str] = {}
+        for module in modules[lang]:
+            if module.order in orders:
+                log.add(shown(lang, module.id), "order",
+                        f"{module.order} is also the order of {orders[module.order]!r}")
+            orders.setdefault(module.order, module.id)
+            for index, next_id in enumerate(module.next):
+                if next_id not in by_lang[lang]:
+                    log.add(shown(lang, module.id), f"next[{index}]",
+                            f"unknown module {next_id!r}")
+        if not modules[lang]:
+            continue
+        for intent in LEARNING_INTENTS:
+            primary = [m.id for m in modules[lang] if m.intents[:1] == (intent,)]
+            if len(primary) != 1:
+                where = ", ".join(primary) if primary else "none"
+                log.add(f"{root.name}/{lang}/modules", "intents",
+                        f"{intent!r} must be the first intent of exactly one module "
+                        f"(found: {where})")
+
+
+class ContentLibrary:
+    """Validated, read-only content. Build it with ``ContentLibrary.load()``."""
+
+    __slots__ = ("_modules", "_screening", "_services", "_show_drafts")
+
+    def __init__(self, parsed: _Parsed, *, show_drafts: bool) -> None:
+        if parsed.screening is None:  # only reachable with problems, which load() raises
+            raise ValueError("cannot build a library without a valid screening")
+        self._modules = parsed.modules
+        self._services = parsed.services
+        self._screening = parsed.screening
+        self._show_drafts = show_drafts
+
+    @classmethod
+    def load(cls, root: Path | None = None, *, show_drafts: bool = True) -> ContentLibrary:
+        """Load and validate ``root`` (default: ``$SANAD_CONTENT_DIR`` or the repository's
+        ``content/``). Raises ``ContentError`` listing every problem.
+
+        ``show_drafts=False`` (production) hides modules no qualified human has reviewed.
+        """
+        parsed, problems = parse_content(root)
+        if problems:
+            raise ContentError(problems)
+        return cls(parsed, show_drafts=show_drafts)
+
+    # --- awareness modules -------------------------------------------------------------
+    def _visible(self, module: Module) -> bool:
+        return self._show_drafts or module.reviewed
+
+    def modules(self, lang: str) -> tuple[Module, ...]:
+        """The topic menu of one language, by ``order``; () for an unsupported language."""
+        return tuple(m for m in self._modules.get(lang, ()) if self._visible(m))
+
+    def module(self, module_id: str, lang: str) -> Module | None:
+        """One module in one language, or None (unknown, or a hidden draft)."""
+        return next((m for m in self.modules(lang) if m.id == module_id), None)
+
+    def module_for_intent(self, intent: str, lang: str) -> Module | None:
+        """The module an NLU intent opens: the one listing it first (its primary intent),
+        else the first module in menu order that lists it at all."""
+        visible = self.modules(lang)
+        primary = next((m for m in visible if m.intents[:1] == (intent,)), None)
+        return primary or next((m for m in visible if intent in m.intents), None)
+
+    # --- services ----------------------------------------------------------------------
+    def services(self, *, category: str | None = None) -> tuple[Service, ...]:
+        """Verified services in file order, optionally of one category.
+
+        Unverified services are never returned: they must not reach users as fact.
+        """
+        if category is not None and category not in SERVICE_CATEGORIES:
+            raise ValueError(f"unknown service category {category!r}")
+        return tuple(
+            s for s in self._services
+            if s.verified and (category is None or category in s.categories)
+        )
+
+    def service(self, service_id: str) -> Service | None:
+        """A verified service by id, or None (unknown or unverified)."""
+        return next((s for s in self.services() if s.id == service_id), None)
+
+    # --- screening ---------------------------------------------------------------------
+    @property
+    def screening(self) -> ScreeningSpec:
+        """The risk questionnaire."""
+        return self._screening
