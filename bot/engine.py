@@ -15,9 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nlu.lexicon import skip as is_skip
-from nlu.lexicon import yes_no
-
 from bot.config import SUPPORTED_LANGUAGES, Settings
 from bot.content import ContentLibrary
 from bot.effects import apply_effects
@@ -27,6 +24,8 @@ from bot.i18n import UiCatalog
 from bot.messages import Inbound, Outbound, Turn
 from bot.store.repository import Conversation, Profile, Store, utcnow
 from nlu import NLUBackend, ParseResult
+from nlu.lexicon import skip as is_skip
+from nlu.lexicon import yes_no
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +90,7 @@ class Engine:
                 profile=profile, conversation=conversation, content=self.content, ui=self.ui,
                 flows=self.flows, now=utcnow(),
             )
-            step = self._route(ctx)
+            step = self._safely_route(ctx)
             if step.language:
                 tx.set_language(step.language, locked=True)
             erased = await apply_effects(tx, step.events)
@@ -155,6 +154,15 @@ class Engine:
         return None
 
     # --- routing -------------------------------------------------------------------------
+    def _safely_route(self, ctx: TurnContext) -> Step:
+        """Route; a bug in a flow must not leave the user without an answer (or a traceback)."""
+        try:
+            return self._route(ctx)
+        except Exception:
+            log.exception("flow failed in state %s; answering with the menu",
+                          ctx.conversation.state)
+            return ctx.start("menu", intro="errors.flow_failed")
+
     def _route(self, ctx: TurnContext) -> Step:
         command = self._command(ctx)
         intent = ctx.understanding.intent

@@ -29,6 +29,9 @@ def content_root() -> Path:
 def _flatten(prefix: str, node: Any, out: dict[str, str]) -> None:
     if isinstance(node, Mapping):
         for key, value in node.items():
+            if not isinstance(key, str):
+                # YAML 1.1 reads unquoted yes/no/on/off keys as booleans: quote them.
+                raise ValueError(f"{prefix}: key {key!r} is not text (quote it)")
             _flatten(f"{prefix}.{key}" if prefix else str(key), value, out)
     elif isinstance(node, str):
         out[prefix] = node.strip("\n")

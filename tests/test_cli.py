@@ -1,0 +1,61 @@
+"""`sanad chat` as a user runs it: a real subprocess, stdin not a TTY, optional --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_chat(
+    tmp_path: Path, lines: list[str], *args: str, cache: Path
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
+           "SANAD_SECRET_KEY": "cli-test-secret-0123456789", "SANAD_CACHE_DIR": str(cache)}
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "chat", *args], input="\n".join(lines) + "\n",
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, encoding="utf-8",
+    )
+
+
+@pytest.mark.parametrize(("greeting", "expected"), [
+    ("مرحبا", "سند"), ("hello", "I'm Sanad"), ("bonjour", "je suis Sanad"),
+])
+def test_greeting_answers_in_the_users_language(
+    tmp_path: Path, nlu_cache: Path, greeting: str, expected: str, embedded_nlu: object,
+) -> None:
+    result = run_chat(tmp_path, [greeting], cache=nlu_cache)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_json_mode_gives_one_line_per_input_line(tmp_path: Path, nlu_cache: Path,
+                                                 embedded_nlu: object) -> None:
+    lines = ["hello", "", "1", "\x00\x01 junk", "x" * 20_000, "🙂", "3"]
+    result = run_chat(tmp_path, lines, "--json", "--user", "json-user", cache=nlu_cache)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.splitlines()
+    assert len(out) == len(lines)
+    for line in out:
+        payload = json.loads(line)
+        assert isinstance(payload["messages"], list) and payload["messages"]
+        for message in payload["messages"]:
+            assert isinstance(message["text"], str)
+            assert all(set(b) == {"id", "title"} for b in message["buttons"])
+    # "1" picked the first menu button (Learn): the topics list follows.
+    assert any(b["id"].startswith("aw:open:")
+               for m in json.loads(out[2])["messages"] for b in m["buttons"])
+
+
+def test_lang_flag_and_state_survive_restart(tmp_path: Path, nlu_cache: Path,
+                                             embedded_nlu: object) -> None:
+    first = run_chat(tmp_path, ["مرحبا"], "--lang", "fr", "--json", cache=nlu_cache)
+    assert "Sanad" in first.stdout and "Bonjour" in first.stdout, first.stdout
+    second = run_chat(tmp_path, ["/menu"], "--json", cache=nlu_cache)
+    assert "menu" in json.loads(second.stdout)["messages"][0]["text"].lower()
+    assert "Comment" in second.stdout, "language kept across restarts"
