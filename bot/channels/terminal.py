@@ -17,6 +17,7 @@ from typing import TextIO
 from bot.app import Sanad
 from bot.engine import apology
 from bot.messages import Inbound, Outbound, QuickExit, UserRef
+from bot.outbox import OutboxSender
 from bot.store.db import DatabaseUnavailable
 
 CHANNEL = "terminal"
@@ -67,14 +68,26 @@ class TerminalChannel:
         self._write_lock = asyncio.Lock()
 
     async def run(self) -> int:
+        """Read lines until EOF, while caseworker replies are printed as they arrive."""
         loop = asyncio.get_running_loop()
-        while True:
-            if self.interactive:
-                self._write("\n> ", end="")
-            line = await loop.run_in_executor(None, self.stdin.readline)
-            if line == "":
-                return 0
-            await self.handle_line(line.rstrip("\r\n"))
+        stop = asyncio.Event()
+        sender = OutboxSender(self.sanad.store, CHANNEL, self, user_key=self.user.key)
+        deliveries = asyncio.create_task(sender.run(stop))
+        try:
+            while True:
+                if self.interactive:
+                    self._write("\n> ", end="")
+                line = await loop.run_in_executor(None, self.stdin.readline)
+                if line == "":
+                    return 0
+                await self.handle_line(line.rstrip("\r\n"))
+        finally:
+            stop.set()
+            await deliveries
+
+    async def deliver(self, address: str, messages: Sequence[Outbound]) -> None:
+        """Outbox delivery for this terminal user: a line of its own, marked async."""
+        await self.emit(messages, is_async=True)
 
     async def handle_line(self, text: str) -> None:
         inbound = Inbound(user=self.user, text=text)

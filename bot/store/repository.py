@@ -25,6 +25,7 @@ from bot.store.db import DatabaseUnavailable
 from bot.store.models import (
     Case,
     EventRecord,
+    OutboxMessage,
     PlatformMessage,
     ProcessedInbound,
     Progress,
@@ -371,7 +372,8 @@ class TurnTransaction:
         )
         await self.db.execute(update(EventRecord).where(EventRecord.user_id == user_id)
                               .values(user_id=None))
-        for model in (ScreeningResult, Progress, PlatformMessage, Subscription, Session):
+        for model in (ScreeningResult, Progress, PlatformMessage, Subscription, OutboxMessage,
+                      Session):
             await self.db.execute(delete(model).where(model.user_id == user_id))
         await self.db.execute(delete(User).where(User.id == user_id))
         self._user = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import handoff.models  # noqa: F401  (registers the back-office tables)
 from bot.store.models import Base
 
 config = context.config

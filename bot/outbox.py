@@ -1,0 +1,169 @@
+"""The outbox: messages for a user that are not the answer to their current message.
+
+Producers (a caseworker's reply, a campaign) write a row in their own transaction; an
+:class:`OutboxSender` per channel leases due rows, hands them to the channel's deliverer and
+records the result, retrying with backoff. Delivery is at least once; the idempotency key makes
+enqueueing the same message twice a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.messages import Button, Outbound
+from bot.store.crypto import FieldCipher
+from bot.store.models import OutboxMessage, User
+from bot.store.repository import Store, as_utc, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+MAX_ATTEMPTS = 8
+_PAYLOAD_CONTEXT = b"outbox.payload"
+
+
+class PermanentDeliveryError(Exception):
+    """The platform refused for good (the user blocked the bot): do not retry."""
+
+
+class Deliverer(Protocol):
+    async def deliver(self, address: str, messages: Sequence[Outbound]) -> None: ...
+
+
+def _seal(cipher: FieldCipher, messages: Sequence[Outbound]) -> bytes:
+    payload = [{"text": m.text, "buttons": [[b.id, b.title] for b in m.buttons]}
+               for m in messages]
+    return cipher.encrypt(json.dumps(payload, ensure_ascii=False).encode(),
+                          context=_PAYLOAD_CONTEXT)
+
+
+def _open(cipher: FieldCipher, blob: bytes) -> list[Outbound]:
+    payload = json.loads(cipher.decrypt(blob, context=_PAYLOAD_CONTEXT))
+    return [Outbound(text=m["text"], buttons=tuple(Button(id=i, title=t) for i, t in m["buttons"]))
+            for m in payload]
+
+
+async def enqueue(
+    db: AsyncSession, cipher: FieldCipher, *, user_id: int, channel: str, kind: str,
+    messages: Sequence[Outbound], idempotency_key: str,
+) -> bool:
+    """Queue ``messages`` for a user in the caller's transaction; False if already queued."""
+    exists = await db.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.idempotency_key == idempotency_key))
+    if exists is not None:
+        return False
+    now = utcnow()
+    db.add(OutboxMessage(
+        user_id=user_id, channel=channel, kind=kind, idempotency_key=idempotency_key,
+        payload_enc=_seal(cipher, messages), status="pending", attempts=0,
+        next_attempt_at=now, created_at=now,
+    ))
+    return True
+
+
+@dataclass(frozen=True)
+class _Leased:
+    id: int
+    user_key: str
+    address: str
+    messages: list[Outbound]
+
+
+class OutboxSender:
+    """Delivers one channel's due outbox rows (optionally only one user's, for the terminal)."""
+
+    def __init__(self, store: Store, channel: str, deliverer: Deliverer, *,
+                 user_key: str | None = None, batch: int = 20) -> None:
+        self.store = store
+        self.channel = channel
+        self.deliverer = deliverer
+        self.user_key = user_key
+        self.batch = batch
+
+    async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                sent = await self.run_once()
+            except Exception:  # the loop must survive a database outage
+                log.warning("outbox: delivery round failed; retrying", exc_info=True)
+                sent = 0
+            if not sent:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def run_once(self) -> int:
+        """Lease, deliver and settle one batch; returns how many rows were delivered."""
+        leased = await self._lease()
+        delivered = 0
+        for row in leased:
+            try:
+                await self.deliverer.deliver(row.address, row.messages)
+            except PermanentDeliveryError:
+                await self._settle(row, error="refused", permanent=True)
+                continue
+            except Exception as exc:
+                await self._settle(row, error=type(exc).__name__[:64])
+                continue
+            await self._settle(row)
+            delivered += 1
+        return delivered
+
+    async def _lease(self) -> list[_Leased]:
+        now = utcnow()
+        async with self.store.session() as db:
+            due = and_(OutboxMessage.channel == self.channel, or_(
+                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
+            ))
+            query = (select(OutboxMessage, User.key, User.address_enc)
+                     .join(User, User.id == OutboxMessage.user_id).where(due)
+                     .order_by(OutboxMessage.id).limit(self.batch))
+            if self.user_key is not None:
+                query = query.where(User.key == self.user_key)
+            if db.get_bind().dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=OutboxMessage)
+            rows = (await db.execute(query)).all()
+            leased = []
+            for message, key, address_enc in rows:
+                message.status, message.lease_until = "sending", now + LEASE
+                message.attempts += 1
+                if address_enc is None:
+                    message.status, message.last_error = "failed", "no address"
+                    continue
+                leased.append(_Leased(
+                    message.id, key,
+                    self.store.cipher.decrypt_text(address_enc, context=b"users.address"),
+                    _open(self.store.cipher, message.payload_enc),
+                ))
+        return leased
+
+    async def _settle(self, row: _Leased, *, error: str | None = None,
+                      permanent: bool = False) -> None:
+        async with self.store.session() as db:
+            message = await db.get(OutboxMessage, row.id)
+            if message is None:  # erased meanwhile
+                return
+            if error is None:
+                message.status, message.sent_at, message.lease_until = "sent", utcnow(), None
+                return
+            message.last_error = error
+            if permanent or message.attempts >= MAX_ATTEMPTS:
+                message.status = "failed"
+                if permanent:
+                    await db.execute(update(User).where(User.key == row.user_key)
+                                     .values(unreachable=True))
+                log.warning("outbox: message %s failed for good (%s)", row.id, error)
+                return
+            backoff = timedelta(seconds=min(300, 2 ** message.attempts))
+            message.status, message.lease_until = "pending", None
+            message.next_attempt_at = as_utc(utcnow()) + backoff
