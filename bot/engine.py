@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 INTENT_THRESHOLD = 0.5
 """Below this, an intent does not interrupt a flow (emergency is exempt: the safety net decides)."""
 
+EMERGENCY_THRESHOLD = 0.4
+"""A classifier-only emergency below this is not acted on (the safety net forces ≥ 0.95)."""
+SAFETY_NET_CONFIDENCE = 0.95
 LANGUAGE_SWITCH_CONFIDENCE = 0.9
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
@@ -171,7 +174,7 @@ class Engine:
 
         if command and command.name == "exit":
             return ctx.start("exit")
-        if intent == "emergency":
+        if intent == "emergency" and self._is_emergency(ctx):
             return ctx.start("emergency", escalate_case=in_relay)
         if ctx.inbound.media is not None and not ctx.button_id:
             return self._continue(ctx, ctx.start("menu", media=ctx.inbound.media.value))
@@ -191,6 +194,15 @@ class Engine:
         if ctx.conversation.flow in self.flows:
             return self.flows.get(ctx.conversation.flow).handle(ctx)
         return ctx.start("menu")
+
+    @staticmethod
+    def _is_emergency(ctx: TurnContext) -> bool:
+        """The safety net always wins; a weak classifier guess never overrides a button the
+        user picked by typing its title (the quiz answer "خرافة" is not a cry for help)."""
+        confidence = ctx.understanding.confidence
+        if confidence >= SAFETY_NET_CONFIDENCE:
+            return True
+        return ctx.button_id is None and confidence >= EMERGENCY_THRESHOLD
 
     def _continue(self, ctx: TurnContext, step: Step) -> Step:
         """Answer without leaving the current state (media, hints): keep flow, state and data."""
@@ -262,10 +274,17 @@ _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "0123
 
 
 def _fold(text: str) -> str:
-    """Case-, accent- and space-insensitive form for matching typed words against titles."""
+    """Case-, accent-, emoji- and punctuation-insensitive form, so that typing "next" or
+    "التالي" picks the button titled "Next ▶" or "التالي ◀"."""
     decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    kept = "".join(
+        " " if unicodedata.category(c)[0] in "PSZ" else c
+        for c in decomposed if not unicodedata.combining(c) and c not in _INVISIBLE
+    )
     return " ".join(kept.split())
+
+
+_INVISIBLE = {"\u200f", "\u200e", "\u200d", "\ufe0f", "\u0640"}
 
 
 def ui_words(ui: UiCatalog, key: str) -> Sequence[str]:

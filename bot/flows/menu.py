@@ -16,7 +16,6 @@ INTENT_ROUTES: dict[str, tuple[str, dict[str, Any]]] = {
     "report_concern": ("awareness", {"intent": "report_concern"}),
     "start_screening": ("screening", {}),
     "talk_to_human": ("handoff", {"reason": "user_request"}),
-    "emergency": ("emergency", {}),
     "find_services": ("services", {}),
     "privacy_info": ("privacy", {"entry": "info"}),
     "delete_my_data": ("privacy", {"entry": "delete"}),
