@@ -43,9 +43,8 @@ async def cmd_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_nlu_parse(args: argparse.Namespace, settings: Settings) -> int:
-    from nlu.cli import parse_command
-
     from nlu import build_backend
+    from nlu.cli import parse_command
 
     backend = build_backend(settings.nlu_backend, rasa_url=settings.rasa_url,
                             cache_dir=settings.cache_dir)
@@ -56,9 +55,8 @@ async def cmd_nlu_parse(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_nlu_test(args: argparse.Namespace, settings: Settings) -> int:
-    from nlu.cli import test_command
-
     from nlu import EmbeddedNLU
+    from nlu.cli import test_command
 
     backend = EmbeddedNLU.load(cache_dir=settings.cache_dir)
     return test_command(backend, Path(args.data), sys.stdout, as_json=args.json)
@@ -68,7 +66,11 @@ async def cmd_content_check(args: argparse.Namespace, settings: Settings) -> int
     from bot.content import check
     from bot.i18n import UiCatalog
 
-    problems = [*check(), *UiCatalog.load().check()]
+    problems = check()
+    try:
+        problems += UiCatalog.load().check()
+    except ContentError as exc:
+        problems += exc.problems
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
@@ -119,15 +121,18 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import build
-    from bot.web.app import create_app
+    from bot.web.app import configured_channels, create_app
 
+    if args.polling and not settings.telegram_bot_token:
+        raise ConfigError("serve --polling needs TELEGRAM_BOT_TOKEN")
     sanad = await build(settings)
-    runner = web.AppRunner(create_app(sanad), access_log=None)
-    await runner.setup()
+    channels = configured_channels(sanad, telegram_polling=args.polling)
+    runner = web.AppRunner(create_app(sanad, channels=channels), access_log=None)
     port = args.port or settings.port
-    await web.TCPSite(runner, args.host, port).start()
-    log.warning("sanad serve listening on http://%s:%s", args.host, port)
     try:
+        await runner.setup()  # starts the channels (Telegram: getMe, commands, webhook)
+        await web.TCPSite(runner, args.host, port).start()
+        log.warning("sanad serve listening on http://%s:%s", args.host, port)
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
@@ -172,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="the web app: webhooks, console, APIs")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8080")
+    serve.add_argument("--polling", action="store_true",
+                       help="development: get Telegram updates by polling, not the webhook")
     serve.set_defaults(handler=cmd_serve)
 
     worker = commands.add_parser("worker", help="background jobs (retention clean-up, ...)")
@@ -208,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatabaseUnavailable as exc:
         print(f"sanad: the database is unavailable ({exc})", file=sys.stderr)
         return 3
+    except ConfigError as exc:  # found while starting (e.g. a channel's settings)
+        print(f"sanad: configuration error: {exc}", file=sys.stderr)
+        return 2
     except ContentError as exc:
         print(f"sanad: invalid content, run `sanad content check`:\n{exc}", file=sys.stderr)
         return 2
