@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.config import SUPPORTED_LANGUAGES
-from bot.content.models import Problem
+from bot.content.models import ContentError, Problem
+from nlu import yamlio
 
 REFERENCE_LANGUAGE = "en"
 
@@ -26,17 +25,21 @@ def content_root() -> Path:
     return Path(override) if override else Path(__file__).resolve().parents[1] / "content"
 
 
-def _flatten(prefix: str, node: Any, out: dict[str, str]) -> None:
+def _flatten(prefix: str, node: Any, out: dict[str, str], problems: list[Problem],
+             path: str) -> None:
     if isinstance(node, Mapping):
         for key, value in node.items():
             if not isinstance(key, str):
-                # YAML 1.1 reads unquoted yes/no/on/off keys as booleans: quote them.
-                raise ValueError(f"{prefix}: key {key!r} is not text (quote it)")
-            _flatten(f"{prefix}.{key}" if prefix else str(key), value, out)
+                # YAML 1.1 reads unquoted yes/no/on/off keys as booleans.
+                problems.append(Problem(path, f"{prefix}.{key}".lstrip("."),
+                                        "key is not text (quote it)"))
+                continue
+            _flatten(f"{prefix}.{key}" if prefix else key, value, out, problems, path)
     elif isinstance(node, str):
         out[prefix] = node.strip("\n")
     else:
-        raise ValueError(f"{prefix}: expected text, got {type(node).__name__}")
+        problems.append(Problem(path, prefix or "(root)",
+                                f"expected text, got {type(node).__name__}"))
 
 
 @dataclass(frozen=True)
@@ -47,14 +50,22 @@ class UiCatalog:
 
     @classmethod
     def load(cls, root: Path | None = None) -> UiCatalog:
+        """Read every language's ``ui.yml``; raise ContentError naming each broken field."""
         root = root or content_root()
         texts: dict[str, dict[str, str]] = {}
+        problems: list[Problem] = []
         for lang in SUPPORTED_LANGUAGES:
-            path = root / lang / "ui.yml"
-            with path.open(encoding="utf-8") as handle:
-                flat: dict[str, str] = {}
-                _flatten("", yaml.safe_load(handle) or {}, flat)
+            path = f"content/{lang}/ui.yml"
+            flat: dict[str, str] = {}
+            try:
+                data = yamlio.safe_load((root / lang / "ui.yml").read_text(encoding="utf-8"))
+            except (OSError, yamlio.YAMLError) as exc:
+                problems.append(Problem(path, "file", f"cannot be read: {type(exc).__name__}"))
+                data = {}
+            _flatten("", data or {}, flat, problems, path)
             texts[lang] = flat
+        if problems:
+            raise ContentError(problems)
         return cls(texts)
 
     def text(self, lang: str, key: str, **values: Any) -> str:

@@ -94,8 +94,8 @@ class OutboxSender:
         while not stop.is_set():
             try:
                 sent = await self.run_once()
-            except Exception:  # the loop must survive a database outage
-                log.warning("outbox: delivery round failed; retrying", exc_info=True)
+            except Exception as exc:  # the loop must survive a database outage
+                log.warning("outbox: delivery round failed (%s); retrying", type(exc).__name__)
                 sent = 0
             if not sent:
                 with contextlib.suppress(TimeoutError):

@@ -21,7 +21,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-import yaml
+from nlu import yamlio
 
 from .normalize import normalize
 from .results import Language
@@ -125,7 +125,7 @@ class LanguageIdentifier:
 
     @classmethod
     def load(cls) -> LanguageIdentifier:
-        raw = yaml.safe_load(
+        raw = yamlio.safe_load(
             resources.files("nlu").joinpath("langid.yml").read_text(encoding="utf-8"))
         return cls(_Lists(
             arabizi=_words(raw.get("arabizi", ())),

@@ -13,7 +13,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-import yaml
+from nlu import yamlio
 
 from .normalize import normalize
 
@@ -49,7 +49,7 @@ class Lexicon:
     @classmethod
     def load(cls) -> Lexicon:
         text = resources.files("nlu").joinpath("lexicon.yml").read_text(encoding="utf-8")
-        return cls.from_mapping(yaml.safe_load(text))
+        return cls.from_mapping(yamlio.safe_load(text))
 
     def _segment(self, tokens: tuple[str, ...]) -> list[str] | None:
         """Split tokens into known phrases (longest first); None if some token is unknown."""

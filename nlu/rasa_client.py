@@ -15,9 +15,7 @@ import functools
 import json
 import logging
 import time
-from typing import Any
-
-import aiohttp
+from typing import TYPE_CHECKING, Any
 
 from .engine import (
     EMERGENCY_CONFIDENCE,
@@ -31,6 +29,9 @@ from .engine import (
 )
 from .normalize import normalize
 from .results import IntentScore, ParseResult
+
+if TYPE_CHECKING:  # aiohttp is imported only when the Rasa backend is used
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,8 @@ class RasaNLU:
         self._down_until = 0.0
 
     async def _get_session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._session_loop is not loop:
             self._session = aiohttp.ClientSession(
@@ -88,6 +91,8 @@ class RasaNLU:
         return self._session
 
     async def _ask_rasa(self, text: str) -> tuple[IntentScore, tuple[IntentScore, ...]]:
+        import aiohttp
+
         # A leading "/" makes Rasa bypass its model ("/stop" -> intent "stop"): strip it.
         payload = {"text": text[:MAX_CLASSIFY_CHARS].lstrip("/")}
         session = await self._get_session()

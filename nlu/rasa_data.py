@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
-import yaml
+
+from nlu import yamlio
 
 _ENTITY_ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
-_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ def _block_examples(block: str) -> list[str]:
 
 def read_rasa_yaml(path: Path) -> list[Example]:
     """Intent examples of a Rasa 3 `nlu:` file; `metadata.variety` of a block is kept."""
-    doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_SafeLoader) or {}
+    doc = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
     examples: list[Example] = []
     for item in doc.get("nlu") or []:
         if not isinstance(item, dict) or "intent" not in item:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-import yaml
+from nlu import yamlio
 
 from .normalize import arabizi_key, normalize
 
@@ -52,7 +52,7 @@ class SafetyNet:
     @classmethod
     def load(cls) -> SafetyNet:
         text = resources.files("nlu").joinpath("safety.yml").read_text(encoding="utf-8")
-        return cls.from_mapping(yaml.safe_load(text))
+        return cls.from_mapping(yamlio.safe_load(text))
 
     def _blocked(self, tokens: list[str], text: str, start: int) -> bool:
         index = text.count(" ", 0, start) + (0 if start == 0 or text[start] != " " else 1)

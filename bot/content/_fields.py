@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from nlu import yamlio
+
 from .limits import LANGUAGES, URL_RE
 from .models import ProblemLog
 
@@ -36,7 +38,7 @@ def read_yaml(path: Path, shown: str, log: ProblemLog) -> Any:
         log.add(shown, "file", f"cannot be read: {exc}")
         return None
     try:
-        data = yaml.safe_load(text)
+        data = yamlio.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -66,21 +66,33 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(_alembic_config(connection), "head")
 
 
-def _is_current(connection: Connection) -> bool:
-    from alembic.runtime.migration import MigrationContext
+def script_heads() -> set[str]:
+    """Alembic's own idea of the newest revisions (for the test that guards ``HEAD``)."""
+    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
-    heads = set(ScriptDirectory.from_config(_alembic_config(connection)).get_heads())
-    current = set(MigrationContext.configure(connection).get_current_heads())
-    return current == heads
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return set(ScriptDirectory.from_config(cfg).get_heads())
+
+
+async def _at_head(engine: AsyncEngine) -> bool:
+    """One cheap query: is the schema already at the newest revision?"""
+    from bot.store.migrations import HEAD
+
+    try:
+        async with engine.connect() as conn:
+            current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()
+    except (OperationalError, DBAPIError, OSError):  # no version table yet, or no database
+        return False
+    return [row[0] for row in current] == [HEAD]
 
 
 async def upgrade(engine: AsyncEngine) -> None:
     """Apply all migrations (``sanad db upgrade``; also run by ``sanad chat`` on first use)."""
+    if await _at_head(engine):
+        return
     try:
-        async with engine.connect() as conn:
-            if await conn.run_sync(_is_current):
-                return
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
     except (OperationalError, DBAPIError, OSError) as exc:
