@@ -17,6 +17,7 @@ from bot.messages import (
     HandoffRequested,
     ModuleCompleted,
     ModuleOpened,
+    ModuleProgressed,
     ModuleRated,
     RelayedToCase,
     ScreeningCompleted,
@@ -42,6 +43,8 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> bool:
         match event:
             case ModuleOpened(module_id=module_id):
                 await tx.set_progress(module_id, position=0)
+            case ModuleProgressed(module_id=module_id, position=position):
+                await tx.set_progress(module_id, position=position)
             case ModuleCompleted(module_id=module_id):
                 await tx.set_progress(module_id, completed=True)
             case ModuleRated(module_id=module_id, useful=useful):

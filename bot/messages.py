@@ -118,6 +118,14 @@ class ModuleOpened(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ModuleProgressed(Event):
+    """The user read up to ``position`` (0-based) of a module: where they can resume."""
+
+    module_id: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
 class ModuleCompleted(Event):
     module_id: str
 

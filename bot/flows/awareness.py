@@ -9,7 +9,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bot.flows.base import Step, TurnContext
-from bot.messages import Button, ModuleCompleted, ModuleOpened, ModuleRated, QuizAnswered
+from bot.messages import (
+    Button,
+    ModuleCompleted,
+    ModuleOpened,
+    ModuleProgressed,
+    ModuleRated,
+    QuizAnswered,
+)
 
 if TYPE_CHECKING:
     from bot.content import Module
@@ -63,6 +70,11 @@ class AwarenessFlow:
         ordered = sorted(modules, key=lambda m: m.id in done)  # unfinished topics first
         # All topics: a channel whose lists are shorter (WhatsApp: 10 rows) degrades them.
         buttons = [Button(id=f"aw:open:{m.id}", title=m.button) for m in ordered]
+        resume = ctx.profile.resume
+        current = ctx.content.module(resume[0], ctx.lang) if resume else None
+        if resume and current is not None and resume[1] < len(current.messages):
+            buttons.insert(0, ctx.button(f"aw:next:{current.id}:{resume[1]}",
+                                         "awareness.resume", title=current.button))
         buttons.append(ctx.button("menu", "common.menu"))
         key = "awareness.topics_progress" if done else "awareness.topics"
         text = ctx.t(key, done=len(done & {m.id for m in modules}), total=len(modules))
@@ -77,7 +89,8 @@ class AwarenessFlow:
             body = ctx.t("awareness.heading", title=module.title) + "\n\n" + body
         counter = ctx.t("awareness.counter", n=position + 1, total=len(module.messages))
         text = f"{body}\n\n{counter}"
-        events: list[Any] = [ModuleOpened(module.id)] if position == 0 else []
+        events: list[Any] = [ModuleOpened(module.id) if position == 0
+                             else ModuleProgressed(module.id, position)]
         data = {"module": module.id, "position": position}
         if not last:
             buttons = [ctx.button(f"aw:next:{module.id}:{position + 1}", "awareness.next")]

@@ -67,6 +67,8 @@ class Profile:
     age_band: str | None = None
     completed_modules: frozenset[str] = frozenset()
     open_case_id: int | None = None
+    resume: tuple[str, int] | None = None
+    """The module last read but not finished, and the position reached."""
 
 
 class KeyedLocks:
@@ -255,9 +257,12 @@ class TurnTransaction:
                 flow=row.flow, state=row.state, data=data,
                 offered=[(str(b[0]), str(b[1])) for b in row.offered or []],
             )
-        completed = await self.db.scalars(
-            select(Progress.module_id).where(Progress.user_id == user.id, Progress.completed)
-        )
+        progress = list(await self.db.scalars(
+            select(Progress).where(Progress.user_id == user.id).order_by(Progress.updated_at)
+        ))
+        completed = [p.module_id for p in progress if p.completed]
+        unfinished = [p for p in progress if not p.completed and p.position > 0]
+        resume = (unfinished[-1].module_id, unfinished[-1].position) if unfinished else None
         open_case = await self.db.scalar(
             select(Case.id).where(Case.user_id == user.id, Case.status != "closed")
             .order_by(Case.id.desc()).limit(1)
@@ -265,7 +270,7 @@ class TurnTransaction:
         profile = Profile(
             user_id=user.id, channel=user.channel, is_new=is_new, language=user.language,
             language_locked=user.language_locked, age_band=user.age_band,
-            completed_modules=frozenset(completed), open_case_id=open_case,
+            completed_modules=frozenset(completed), open_case_id=open_case, resume=resume,
         )
         return profile, conversation
 
