@@ -1,0 +1,475 @@
+"""The Telegram channel: updates in (webhook or polling), the engine's turn out, nothing lost.
+
+Updates arrive on ``POST /telegram/webhook`` of ``sanad serve`` (or from ``getUpdates`` with
+``serve --polling`` in development). Each update is processed *before* the webhook answers:
+
+* 200 once the turn's replies were sent (or the update needs nothing: a group, an unknown type,
+  a duplicate — the engine de-duplicates on ``tg:<bot id>:<update_id>`` in the database);
+* 503 when the database is down: nothing was sent or stored, and Telegram delivers it again;
+* 400 for a body that is not an update, 401 without the secret token, 413 above the app's
+  ``client_max_size``; never a 500 for bad input.
+
+A chat's updates are processed one at a time, in order (one lock per chat around the turn *and*
+its sending), while different chats proceed concurrently. PTB's ``Bot`` (on our aiohttp request
+layer) parses updates and talks to the Bot API; its ``Application``/handler machinery is not
+used: it queues updates and answers the webhook before processing, which would lose an update
+when the database is down.
+
+Configuration (see CONTRACT.md): ``TELEGRAM_BOT_TOKEN`` enables the channel;
+``TELEGRAM_API_BASE_URL`` is PTB's ``base_url`` (the token is appended); ``TELEGRAM_WEBHOOK_URL``
+makes start-up call ``setWebhook`` (never called without it); ``TELEGRAM_WEBHOOK_SECRET`` is the
+``X-Telegram-Bot-Api-Secret-Token`` every webhook call must carry (constant-time compare). With
+``SANAD_ENV=production`` the webhook refuses to start without a secret; in development it starts
+with a warning and accepts any caller.
+
+Nothing here logs text, names or chat ids; the bot token is in every Bot API URL, so PTB, httpx
+and aiohttp request logs stay at WARNING (see ``bot.cli.configure_logging``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import re
+from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from aiohttp import web
+from telegram import Bot, BotCommand, LinkPreviewOptions, Update
+from telegram.error import InvalidToken, RetryAfter, TelegramError
+
+from bot.channels.telegram_commands import load_commands
+from bot.channels.telegram_render import Chunk, render
+from bot.channels.telegram_request import AiohttpRequest
+from bot.channels.telegram_sender import Sender, SendPolicy, UserBlockedBot, retry_after_seconds
+from bot.channels.telegram_updates import Blocked, Incoming, LeaveChat, read_update
+from bot.config import SUPPORTED_LANGUAGES, ConfigError
+from bot.messages import Outbound, QuickExit, Turn, UserRef
+from bot.metrics import Metrics
+from bot.outbox import OutboxSender, PermanentDeliveryError
+from bot.store.db import DatabaseUnavailable
+from bot.store.repository import KeyedLocks
+
+if TYPE_CHECKING:
+    from bot.app import Sanad
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+DELETE_WINDOW = timedelta(hours=48)
+"""Telegram lets a bot delete messages of a private chat for 48 hours."""
+DELETE_BATCH = 100
+_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+class TelegramChannel:
+    """One bot: its PTB ``Bot``, the sending policy, and the per-chat ordering."""
+
+    def __init__(self, sanad: Sanad, *, polling: bool = False, policy: SendPolicy | None = None,
+                 poll_timeout: int = 30, metrics: Metrics | None = None) -> None:
+        settings = sanad.settings
+        if not settings.telegram_bot_token:
+            raise ConfigError("TELEGRAM_BOT_TOKEN is required for the Telegram channel")
+        self.sanad = sanad
+        self.polling = polling
+        self.poll_timeout = poll_timeout
+        self.metrics = metrics
+        self.bot = Bot(
+            settings.telegram_bot_token,
+            base_url=settings.telegram_api_base_url or "https://api.telegram.org/bot",
+            request=AiohttpRequest(),
+            get_updates_request=AiohttpRequest(connection_pool_size=1),
+        )
+        self.sender = Sender(policy)
+        self._chats = KeyedLocks()
+        self._poller: asyncio.Task[None] | None = None
+        self._outbox: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+
+    # --- wiring into the web app ---------------------------------------------------------
+    def mount(self, app: web.Application) -> None:
+        """Add the webhook route (not when polling) and start/stop with the app."""
+        if self.metrics is None:
+            from bot.web.app import METRICS
+
+            self.metrics = app.get(METRICS)
+        if not self.polling:
+            app.router.add_post(WEBHOOK_PATH, self.webhook)
+        app.cleanup_ctx.append(self._lifecycle)
+
+    async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        """Check the configuration, introduce the bot (getMe, commands), then receive."""
+        settings = self.sanad.settings
+        secret = settings.telegram_webhook_secret
+        if not self.polling:
+            if secret is None and settings.environment == "production":
+                raise ConfigError("TELEGRAM_WEBHOOK_SECRET is required in production: without "
+                                  "it anyone could post updates to /telegram/webhook")
+            if secret is not None and not _SECRET_FORMAT.fullmatch(secret):
+                raise ConfigError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of "
+                                  "A-Z, a-z, 0-9, _ and -")
+            if secret is None:
+                log.warning("TELEGRAM_WEBHOOK_SECRET is not set: the webhook accepts updates "
+                            "from anyone (development only)")
+        menus = load_commands()
+        try:
+            await self._introduce(menus)
+        except BaseException:
+            await self.bot.shutdown()
+            raise
+        if self.polling:
+            self._poller = asyncio.create_task(self.poll(), name="telegram-polling")
+        self._stopping.clear()
+        outbox = OutboxSender(self.sanad.store, CHANNEL, self)
+        self._outbox = asyncio.create_task(outbox.run(self._stopping), name="telegram-outbox")
+        log.warning("telegram channel started (%s)", "polling" if self.polling else "webhook")
+
+    async def _introduce(self, menus: dict[str, list[BotCommand]]) -> None:
+        settings = self.sanad.settings
+        try:
+            await self.sender.call(self.bot.initialize, what="getMe")
+        except InvalidToken:
+            # PTB's message quotes the token: never let it reach a log.
+            raise ConfigError("TELEGRAM_BOT_TOKEN was rejected by the Bot API") from None
+        except (TelegramError, UserBlockedBot) as exc:
+            where = settings.telegram_api_base_url or "api.telegram.org"  # no token in it
+            raise ConfigError(f"cannot reach the Telegram Bot API at {where} "
+                              f"({type(exc).__name__}); check TELEGRAM_API_BASE_URL") from None
+        await self._set_commands(menus)
+        if settings.telegram_webhook_url and not self.polling:
+            await self.sender.call(lambda: self.bot.set_webhook(
+                settings.telegram_webhook_url or "",
+                secret_token=settings.telegram_webhook_secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+            ), what="setWebhook")
+            log.warning("telegram webhook registered")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._outbox is not None:
+            await asyncio.gather(self._outbox, return_exceptions=True)
+            self._outbox = None
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+        await self.bot.shutdown()
+
+    async def _set_commands(self, menus: dict[str, list[BotCommand]]) -> None:
+        """The "/" menu in each language, and the default language's for everyone else."""
+        default = self.sanad.settings.default_language
+        calls: list[tuple[str | None, list[BotCommand]]] = [
+            (lang, menus[lang]) for lang in SUPPORTED_LANGUAGES
+        ]
+        calls.append((None, menus[default]))
+
+        async def set_menu(lang: str | None, menu: list[BotCommand]) -> bool:
+            return await self.sender.call(
+                lambda: self.bot.set_my_commands(menu, language_code=lang), what="setMyCommands"
+            )
+
+        results = await asyncio.gather(*(set_menu(lang, menu) for lang, menu in calls),
+                                       return_exceptions=True)
+        if any(isinstance(r, BaseException) for r in results):
+            log.warning("telegram: could not set the command menu in every language")
+
+    # --- webhook -------------------------------------------------------------------------
+    async def webhook(self, request: web.Request) -> web.Response:
+        secret = self.sanad.settings.telegram_webhook_secret
+        if secret is not None:
+            given = request.headers.get(SECRET_HEADER, "")
+            # surrogateescape: a header with invalid UTF-8 is just a wrong secret, not a 500
+            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.encode()):
+                self._count("unauthorized")
+                return web.Response(status=401, text="unauthorized")
+        body = await request.read()  # over client_max_size: aiohttp raises 413
+        data = _json_object(body)
+        if data is None:
+            self._count("malformed")
+            return web.Response(status=400, text="not a Telegram update")
+        if not any(kind in data for kind in ALLOWED_UPDATES):
+            self._count("ignored")  # a kind we did not ask for: acknowledge, never parse
+            return web.Response(status=200)
+        update = self.parse_update(data)
+        if update is None:
+            self._count("malformed")
+            return web.Response(status=400, text="not a Telegram update")
+        status = await self.handle_update(update)
+        return web.Response(status=status)
+
+    def parse_update(self, data: dict[str, Any]) -> Update | None:
+        """An ``Update``, or ``None`` if a field has the wrong shape (never raises)."""
+        try:
+            return Update.de_json(data, self.bot)
+        except Exception:  # bad input, not our failure
+            return None
+
+    # --- processing ----------------------------------------------------------------------
+    async def handle_update(self, update: Update) -> int:
+        """Process one update; the HTTP status the webhook answers (200, or 503 to retry)."""
+        action = read_update(update, self._user_ref)
+        try:
+            if isinstance(action, Incoming):
+                return await self._serve(action)
+            if isinstance(action, LeaveChat):
+                await self._leave(action.chat_id)
+            elif isinstance(action, Blocked):
+                await self.sanad.store.mark_unreachable(action.user)
+                self._count("blocked")
+            else:
+                self._count("ignored")
+        except DatabaseUnavailable:
+            self._count("database_unavailable")
+            return 503
+        return 200
+
+    def _user_ref(self, chat_id: int) -> UserRef:
+        return self.sanad.store.user_ref(CHANNEL, chat_id)
+
+    async def _serve(self, incoming: Incoming) -> int:
+        try:
+            if incoming.inbound is None:
+                self._count("ignored")
+                return 200
+            async with self._chats.hold(str(incoming.chat_id)):
+                return await self._turn(incoming)
+        finally:
+            if incoming.callback_query_id is not None:
+                await self._answer_callback(incoming.callback_query_id)
+
+    async def _turn(self, incoming: Incoming) -> int:
+        assert incoming.inbound is not None
+        try:
+            turn = await self.sanad.engine.handle_turn(
+                incoming.inbound, address=str(incoming.chat_id)
+            )
+        except DatabaseUnavailable:
+            self._count("database_unavailable")
+            return 503  # nothing stored, nothing sent: Telegram will deliver it again
+        except Exception as exc:
+            # A bug must not block the chat's queue at Telegram: apologise and move on.
+            log.error("telegram turn failed: %s at %s", type(exc).__name__, _where(exc))
+            self._count("failed")
+            await self._apologise(incoming)
+            return 200
+        if turn.duplicate:
+            self._count("duplicate")
+            return 200
+        try:
+            await self._deliver(incoming, turn)
+        except Exception as exc:  # the turn is committed: a retry would only be a duplicate
+            log.error("telegram delivery failed: %s at %s", type(exc).__name__, _where(exc))
+            self._count("failed")
+            return 200
+        self._count("processed")
+        return 200
+
+    async def _deliver(self, incoming: Incoming, turn: Turn) -> None:
+        """Send the turn's messages (after hiding the chat on quick exit) and remember ids."""
+        assert incoming.inbound is not None
+        user = incoming.inbound.user
+        chat_id = incoming.chat_id
+        ids = [incoming.user_message_id] if incoming.user_message_id is not None else []
+        if any(isinstance(e, QuickExit) for e in turn.events):
+            await self._hide_chat(chat_id, user, ids)
+            ids = []
+        try:
+            for outbound in turn.outbound:
+                for chunk in render(outbound):
+                    ids.append(await self._send(chat_id, chunk))
+        except UserBlockedBot:
+            await self._mark_unreachable(user)
+        except TelegramError as exc:
+            log.warning("telegram: a reply could not be sent: %s", type(exc).__name__)
+            self._count_send_error(exc)
+        finally:
+            await self._remember(user, ids)
+
+    async def deliver(self, address: str, messages: Sequence[Outbound]) -> None:
+        """Outbox delivery (a caseworker's reply), in order with the chat's own turns."""
+        chat_id = int(address)
+        ids: list[int] = []
+        async with self._chats.hold(address):
+            try:
+                for outbound in messages:
+                    for chunk in render(outbound):
+                        ids.append(await self._send(chat_id, chunk))
+            except UserBlockedBot as exc:
+                raise PermanentDeliveryError("the user blocked the bot") from exc
+            finally:
+                await self._remember(self._user_ref(chat_id), ids)
+
+    async def _send(self, chat_id: int, chunk: Chunk) -> int:
+        message = await self.sender.call(lambda: self.bot.send_message(
+            chat_id, chunk.text, reply_markup=chunk.keyboard, link_preview_options=_NO_PREVIEW,
+        ), chat_id=chat_id, what="sendMessage")
+        return message.message_id
+
+    async def _hide_chat(self, chat_id: int, user: UserRef, extra: Sequence[int]) -> None:
+        """Quick exit: delete what we remember of the chat (and the exit message itself).
+
+        The neutral cover message sent afterwards *is* remembered: the next quick exit deletes
+        it too, so at most one harmless line is ever left in the chat.
+        """
+        try:
+            remembered = await self.sanad.store.take_messages(user, newer_than=DELETE_WINDOW)
+        except DatabaseUnavailable:
+            log.warning("telegram quick exit: database unavailable, deleting the last message only")
+            remembered = []
+        ids = sorted({*(int(i) for i in remembered if i.isdigit()), *extra})
+        for start in range(0, len(ids), DELETE_BATCH):
+            await self._delete(chat_id, ids[start:start + DELETE_BATCH])
+        if self.metrics is not None:
+            self.metrics.inc("sanad_telegram_quick_exits_total", "Chats hidden by a quick exit")
+
+    async def _delete(self, chat_id: int, batch: list[int]) -> None:
+        try:
+            await self.sender.call(lambda: self.bot.delete_messages(chat_id, batch),
+                                   what="deleteMessages")
+        except (TelegramError, UserBlockedBot) as exc:
+            log.warning("telegram quick exit: deleteMessages failed: %s", type(exc).__name__)
+
+    async def _remember(self, user: UserRef, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        try:
+            await self.sanad.store.remember_messages(user, [str(i) for i in ids])
+        except DatabaseUnavailable:
+            log.warning("telegram: message ids not remembered (database unavailable)")
+
+    async def _mark_unreachable(self, user: UserRef) -> None:
+        self._count("blocked")
+        try:
+            await self.sanad.store.mark_unreachable(user)
+        except DatabaseUnavailable:
+            log.warning("telegram: could not mark a user unreachable (database unavailable)")
+
+    async def _answer_callback(self, callback_query_id: str) -> None:
+        try:
+            await self.sender.call(lambda: self.bot.answer_callback_query(callback_query_id),
+                                   what="answerCallbackQuery")
+        except (TelegramError, UserBlockedBot) as exc:
+            log.info("telegram: answerCallbackQuery failed: %s", type(exc).__name__)
+
+    async def _apologise(self, incoming: Incoming) -> None:
+        """Honest words and the emergency numbers, built without the database."""
+        from bot.engine import apology
+
+        hint = incoming.language_hint
+        lang = hint if hint in SUPPORTED_LANGUAGES else self.sanad.settings.default_language
+        message = apology(self.sanad.ui, self.sanad.content, lang)
+        try:
+            for chunk in render(message):
+                await self._send(incoming.chat_id, chunk)
+        except (TelegramError, UserBlockedBot) as exc:
+            log.warning("telegram: apology not sent: %s", type(exc).__name__)
+
+    async def _leave(self, chat_id: int) -> None:
+        try:
+            await self.sender.call(lambda: self.bot.leave_chat(chat_id), what="leaveChat")
+        except (TelegramError, UserBlockedBot) as exc:
+            log.info("telegram: leaveChat failed: %s", type(exc).__name__)
+        self._count("left_group")
+
+    # --- polling (development) -----------------------------------------------------------
+    async def poll(self) -> None:
+        """``getUpdates`` in a loop; the offset moves past an update only once it is processed.
+
+        PTB's ``Updater`` acknowledges updates as soon as it has fetched them, which would lose
+        them when the database is down; here a 503-worthy update is fetched and tried again.
+        """
+        await self.sender.call(self.bot.delete_webhook, what="deleteWebhook")
+        offset = 0
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=self.poll_timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                )
+            except RetryAfter as exc:
+                await asyncio.sleep(retry_after_seconds(exc))
+                continue
+            except TelegramError as exc:  # network, Conflict (another poller), 5xx
+                failures += 1
+                log.warning("telegram getUpdates failed: %s", type(exc).__name__)
+                await asyncio.sleep(self._poll_backoff(failures))
+                continue
+            if not updates:
+                failures = 0
+                continue
+            retry_from = await self.process_batch(updates)
+            if retry_from is None:
+                offset = updates[-1].update_id + 1
+                failures = 0
+            else:
+                offset = retry_from
+                failures += 1
+                await asyncio.sleep(self._poll_backoff(failures))
+
+    def _poll_backoff(self, failures: int) -> float:
+        return float(min(30.0, self.sender.policy.backoff * 2 ** min(failures, 6)))
+
+    async def process_batch(self, updates: Sequence[Update]) -> int | None:
+        """Process updates concurrently across chats, in order within a chat; the first
+        update id that must be fetched again (database down), or ``None``."""
+        by_chat: dict[object, list[Update]] = {}
+        for update in updates:
+            chat = update.effective_chat
+            by_chat.setdefault(chat.id if chat else ("update", update.update_id), []).append(update)
+
+        async def chat_in_order(queue: list[Update]) -> int | None:
+            for update in queue:
+                if await self.handle_update(update) != 200:
+                    return update.update_id  # later updates of this chat wait for it
+            return None
+
+        failed = [f for f in await asyncio.gather(*map(chat_in_order, by_chat.values()))
+                  if f is not None]
+        return min(failed) if failed else None
+
+    # --- metrics ---------------------------------------------------------------------------
+    def _count(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.inc("sanad_telegram_updates_total",
+                             "Telegram updates by outcome", outcome=outcome)
+
+    def _count_send_error(self, exc: BaseException) -> None:
+        if self.metrics is not None:
+            self.metrics.inc("sanad_telegram_send_errors_total",
+                             "Bot API calls that failed after retries", kind=type(exc).__name__)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """The body as a JSON object with an integer ``update_id``, or ``None``."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        return None
+    return data
+
+
+def _where(exc: BaseException) -> str:
+    """The innermost frame of a traceback: enough to find a bug, no data (messages may have)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "?"
+    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
