@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import HandoffRequested
@@ -108,6 +108,24 @@ async def end_by_user(tx: TurnTransaction) -> None:
     if case is None:
         return
     case.status, case.outcome, case.closed_at = "closed", "ended_by_user", utcnow()
+
+
+async def forget_user(tx: TurnTransaction) -> None:
+    """'Delete my data' for the back office: threads and notes go, open cases close, and the
+    cases keep only their outcome and priority for statistics, unlinked from the user."""
+    from handoff.models import CaseNote
+
+    user_id = tx.user.id
+    case_ids = select(Case.id).where(Case.user_id == user_id)
+    await tx.db.execute(delete(CaseMessage).where(CaseMessage.case_id.in_(case_ids)))
+    await tx.db.execute(delete(CaseNote).where(CaseNote.case_id.in_(case_ids)))
+    await tx.db.execute(
+        update(Case).where(Case.user_id == user_id, Case.status.in_(OPEN_STATUSES))
+        .values(status="closed", outcome="erased_by_user", closed_at=utcnow())
+    )
+    await tx.db.execute(
+        update(Case).where(Case.user_id == user_id).values(user_id=None, indicators=[])
+    )
 
 
 async def list_cases(db: AsyncSession, *, include_closed: bool = False) -> list[CaseSummary]:

@@ -1,0 +1,258 @@
+"""Accounts, passwords, login throttling, console sessions and API tokens.
+
+Nothing secret is stored as given: passwords as argon2id hashes, session ids and tokens as
+SHA-256 digests (a leaked database lets nobody log in). A failed login counts against both the
+account name and the client address; either reaching its limit locks logins for a while, and
+a locked login is refused before the password is even checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.repository import as_utc, utcnow
+from handoff.models import ROLES, ApiToken, Caseworker, ConsoleSession, LoginThrottle
+from handoff.policy import Principal
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MIN_PASSWORD_CHARS = 12
+MAX_PASSWORD_CHARS = 1024
+
+
+class AccountError(ValueError):
+    """An account cannot be created or found; the message says why (no secrets in it)."""
+
+
+@dataclass(frozen=True)
+class AuthPolicy:
+    """Limits of login and sessions (tests shorten them)."""
+
+    idle: timedelta = timedelta(minutes=30)
+    lifetime: timedelta = timedelta(hours=12)
+    touch_every: timedelta = timedelta(seconds=30)
+    max_name_failures: int = 5
+    max_client_failures: int = 20
+    lockout: timedelta = timedelta(minutes=15)
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def new_secret() -> str:
+    """256 bits from the OS CSPRNG, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+class Passwords:
+    """argon2id hashing (argon2-cffi defaults), with a dummy check for unknown names so that
+    response time does not tell which account names exist."""
+
+    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+        self._hasher = hasher or PasswordHasher()
+        self._dummy = self._hasher.hash(new_secret())
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, hashed: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(hashed or self._dummy, password) and hashed is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def needs_rehash(self, hashed: str) -> bool:
+        return self._hasher.check_needs_rehash(hashed)
+
+
+# --- accounts ------------------------------------------------------------------------------
+def check_new_password(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD_CHARS} characters")
+    if len(password) > MAX_PASSWORD_CHARS:
+        raise AccountError("the password is too long")
+
+
+async def create_account(db: AsyncSession, passwords: Passwords, *, name: str, role: str,
+                         password: str) -> Caseworker:
+    if not NAME_RE.match(name):
+        raise AccountError("the name must be 1-64 letters, digits, '.', '_' or '-'")
+    if role not in ROLES:
+        raise AccountError(f"the role must be one of {', '.join(ROLES)}")
+    check_new_password(password)
+    if await db.scalar(select(Caseworker.id).where(Caseworker.name == name)) is not None:
+        raise AccountError(f"an account called {name!r} already exists")
+    account = Caseworker(name=name, role=role, password_hash=passwords.hash(password),
+                         active=True, created_at=utcnow())
+    db.add(account)
+    await db.flush()
+    return account
+
+
+async def find_account(db: AsyncSession, name: str) -> Caseworker:
+    account = await db.scalar(select(Caseworker).where(Caseworker.name == name))
+    if account is None:
+        raise AccountError(f"no account called {name!r}")
+    return account
+
+
+def _principal(account: Caseworker, via: str, row: ConsoleSession | None = None) -> Principal:
+    return Principal(
+        id=account.id, name=account.name, role=account.role, via=via,
+        csrf_token=row.csrf_token if row else None, session_hash=row.id_hash if row else None,
+        lang=row.lang if row else "ar",
+    )
+
+
+# --- API tokens ----------------------------------------------------------------------------
+async def issue_token(db: AsyncSession, name: str) -> str:
+    """A new bearer token for ``name``; the caller shows it once, we keep its digest."""
+    account = await find_account(db, name)
+    token = "sanad_" + new_secret()
+    db.add(ApiToken(caseworker_id=account.id, token_hash=digest(token), created_at=utcnow()))
+    return token
+
+
+async def principal_for_token(db: AsyncSession, token: str) -> Principal | None:
+    row = await db.execute(
+        select(ApiToken, Caseworker).join(Caseworker, Caseworker.id == ApiToken.caseworker_id)
+        .where(ApiToken.token_hash == digest(token), ApiToken.revoked_at.is_(None),
+               Caseworker.active)
+    )
+    found = row.first()
+    if found is None:
+        return None
+    api_token, account = found
+    api_token.last_used_at = utcnow()
+    return _principal(account, "token")
+
+
+# --- login throttling ----------------------------------------------------------------------
+def _throttle_keys(name: str, client: str) -> tuple[str, str]:
+    return digest("name:" + name.casefold()), digest("client:" + client)
+
+
+async def _is_locked(db: AsyncSession, key: str, now: datetime) -> bool:
+    row = await db.get(LoginThrottle, key)
+    return bool(row and row.locked_until and as_utc(row.locked_until) > now)
+
+
+async def _count_failure(db: AsyncSession, key: str, now: datetime, limit: int,
+                         policy: AuthPolicy) -> None:
+    row = await db.get(LoginThrottle, key)
+    if row is None:
+        try:
+            async with db.begin_nested():
+                db.add(LoginThrottle(key=key, failures=1, window_start=now))
+        except IntegrityError:  # a concurrent failure created it first
+            return
+        row = await db.get(LoginThrottle, key)
+        if row is None:
+            return
+    elif now - as_utc(row.window_start) > policy.lockout:
+        row.failures, row.window_start, row.locked_until = 1, now, None
+    else:
+        row.failures += 1
+    if row.failures >= limit:
+        row.locked_until = now + policy.lockout
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    account: Caseworker | None
+    locked: bool = False
+
+
+async def login(db: AsyncSession, passwords: Passwords, policy: AuthPolicy, *, name: str,
+                password: str, client: str, now: datetime | None = None) -> LoginResult:
+    """Check a name and password, counting failures; a locked name or client always fails."""
+    now = now or utcnow()
+    name = name.strip()[:64]
+    name_key, client_key = _throttle_keys(name, client)
+    if await _is_locked(db, name_key, now) or await _is_locked(db, client_key, now):
+        return LoginResult(None, locked=True)
+    account = await db.scalar(select(Caseworker).where(Caseworker.name == name,
+                                                       Caseworker.active))
+    ok = passwords.verify(account.password_hash if account else None,
+                          password[:MAX_PASSWORD_CHARS])
+    if not ok or account is None or account.password_hash is None:
+        await _count_failure(db, name_key, now, policy.max_name_failures, policy)
+        await _count_failure(db, client_key, now, policy.max_client_failures, policy)
+        return LoginResult(None)
+    await db.execute(delete(LoginThrottle).where(LoginThrottle.key == name_key))
+    if passwords.needs_rehash(account.password_hash):
+        account.password_hash = passwords.hash(password)
+    account.last_login_at = now
+    return LoginResult(account)
+
+
+async def unlock(db: AsyncSession, name: str) -> None:
+    """Lift a name's lockout (an admin action)."""
+    await db.execute(delete(LoginThrottle).where(
+        LoginThrottle.key == digest("name:" + name.casefold())))
+
+
+async def is_name_locked(db: AsyncSession, name: str, now: datetime | None = None) -> bool:
+    return await _is_locked(db, digest("name:" + name.casefold()), now or utcnow())
+
+
+# --- console sessions ----------------------------------------------------------------------
+async def open_session(db: AsyncSession, account: Caseworker, *, lang: str,
+                       replacing: str | None = None) -> tuple[str, Principal]:
+    """A fresh session (a new random id at every login: no fixation); ``replacing`` (a
+    previous session cookie) is ended. Returns the cookie value and the principal."""
+    if replacing:
+        await end_session(db, replacing)
+    raw = new_secret()
+    now = utcnow()
+    row = ConsoleSession(id_hash=digest(raw), caseworker_id=account.id, csrf_token=new_secret(),
+                         lang=lang, created_at=now, last_seen_at=now)
+    db.add(row)
+    return raw, _principal(account, "session", row)
+
+
+async def principal_for_session(db: AsyncSession, raw: str, policy: AuthPolicy, *,
+                                touch: bool = True, now: datetime | None = None
+                                ) -> Principal | None:
+    """The session's caseworker, or None if unknown, idle too long, too old, or disabled.
+
+    ``touch=False`` (background polling) does not count as activity, so an open but
+    unattended console still expires.
+    """
+    now = now or utcnow()
+    found = (await db.execute(
+        select(ConsoleSession, Caseworker)
+        .join(Caseworker, Caseworker.id == ConsoleSession.caseworker_id)
+        .where(ConsoleSession.id_hash == digest(raw))
+    )).first()
+    if found is None:
+        return None
+    row, account = found
+    expired = (now - as_utc(row.last_seen_at) > policy.idle
+               or now - as_utc(row.created_at) > policy.lifetime)
+    if expired or not account.active:
+        await db.delete(row)
+        return None
+    if touch and now - as_utc(row.last_seen_at) >= policy.touch_every:
+        row.last_seen_at = now
+    return _principal(account, "session", row)
+
+
+async def set_session_lang(db: AsyncSession, session_hash: str, lang: str) -> None:
+    row = await db.get(ConsoleSession, session_hash)
+    if row is not None:
+        row.lang = lang
+
+
+async def end_session(db: AsyncSession, raw: str) -> None:
+    await db.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == digest(raw)))

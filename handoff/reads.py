@@ -1,0 +1,82 @@
+"""Reading cases on someone's behalf: the role filter and the audit row, always together.
+
+Every function that hands case data to a person goes through here, so no page or API route can
+show a case without checking the caller's role and leaving an audit row in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.store.crypto import FieldCipher
+from bot.store.models import Case, CaseMessage
+from handoff import audit, relay
+from handoff.actions import get_case
+from handoff.models import Caseworker
+from handoff.policy import CASE_ROLES, Principal, can_see
+from handoff.queue import OPEN_STATUSES, CaseSummary, list_cases
+
+
+class Forbidden(Exception):
+    """The caller's role may not see this case."""
+
+    def __init__(self, case_id: int | None = None) -> None:
+        super().__init__(case_id)
+        self.case_id = case_id
+
+
+async def queue_for(db: AsyncSession, principal: Principal, *,
+                    action: str | None) -> list[CaseSummary]:
+    """Open cases the caller may see, highest priority first; audited as one list read
+    (``action=None`` for a refresh that the caller already saw)."""
+    if not principal.handles_cases:
+        raise Forbidden()
+    cases = [c for c in await list_cases(db) if can_see(principal, c)]
+    if action:
+        audit.record(db, principal.name, action)
+    return cases
+
+
+async def case_for(db: AsyncSession, principal: Principal, case_id: int, action: str) -> Case:
+    """The case if the caller may see it (``CaseNotFound`` / ``Forbidden`` otherwise)."""
+    case = await get_case(db, case_id)
+    if not can_see(principal, case):
+        raise Forbidden(case_id)
+    audit.record(db, principal.name, action, case_id)
+    return case
+
+
+async def thread_for(db: AsyncSession, cipher: FieldCipher, principal: Principal, case_id: int,
+                     action: str) -> tuple[Case, list[relay.ThreadMessage]]:
+    case = await case_for(db, principal, case_id, action)
+    return case, await relay.thread(db, cipher=cipher, case_id=case_id)
+
+
+async def new_messages(db: AsyncSession, cipher: FieldCipher, principal: Principal,
+                       case_id: int, seen: int) -> tuple[Case, int, list[relay.ThreadMessage]]:
+    """For live updates: the case, its message count, and the messages after the first
+    ``seen`` (the whole thread if it shrank). When nothing is new, nothing is decrypted and
+    nothing is audited: the caller learns no text it had not seen."""
+    case = await get_case(db, case_id)
+    if not can_see(principal, case):
+        raise Forbidden(case_id)
+    count = int(await db.scalar(select(func.count()).select_from(CaseMessage)
+                                .where(CaseMessage.case_id == case_id)) or 0)
+    if count == seen:
+        return case, count, []
+    audit.record(db, principal.name, "case.thread", case_id)
+    thread = await relay.thread(db, cipher=cipher, case_id=case_id)
+    return case, count, thread[seen:] if len(thread) >= seen else thread
+
+
+async def escalated_ids(db: AsyncSession) -> set[int]:
+    return {int(i) for i in await db.scalars(select(Case.id).where(
+        Case.escalated_at.is_not(None), Case.status.in_(OPEN_STATUSES)))}
+
+
+async def case_handlers(db: AsyncSession) -> list[str]:
+    """Names a supervisor can assign a case to."""
+    return list(await db.scalars(select(Caseworker.name).where(
+        Caseworker.active, Caseworker.role.in_(CASE_ROLES)).order_by(Caseworker.name)))

@@ -1,0 +1,32 @@
+"""Mount the back office on the web app: ``setup(app, sanad)`` adds the caseworker console
+(``/console``), its static files, the JSON API (``/api``) and their security middleware."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.app import Sanad
+from handoff import api, console, console_admin, console_login
+from handoff.auth import AuthPolicy, Passwords
+from handoff.context import HANDOFF, HandoffContext
+from handoff.guard import security_headers
+from handoff.render import build_templates
+from handoff.texts import HERE, ConsoleText, load_canned_replies
+
+
+def setup(app: web.Application, sanad: Sanad, *, policy: AuthPolicy | None = None,
+          passwords: Passwords | None = None) -> None:
+    """Call before the app starts. ``policy``/``passwords`` let tests shorten timeouts."""
+    texts = ConsoleText.load()
+    problems = texts.problems()
+    if problems:
+        raise ValueError("handoff/console_text.yml: " + "; ".join(problems))
+    app[HANDOFF] = HandoffContext(
+        sanad=sanad, texts=texts, canned=load_canned_replies(),
+        passwords=passwords or Passwords(), policy=policy or AuthPolicy(),
+        templates=build_templates(),
+    )
+    app.middlewares.append(security_headers)
+    for module in (console_login, console, console_admin, api):
+        module.add_routes(app.router)
+    app.router.add_static("/console/static", HERE / "static", show_index=False)
