@@ -66,9 +66,15 @@ async def cmd_content_check(args: argparse.Namespace, settings: Settings) -> int
     from bot.content import check
     from bot.i18n import UiCatalog
 
+    from bot.channels.telegram_commands import load_commands
+
     problems = check()
     try:
         problems += UiCatalog.load().check()
+    except ContentError as exc:
+        problems += exc.problems
+    try:
+        load_commands()
     except ContentError as exc:
         problems += exc.problems
     for problem in problems:
@@ -194,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     listing = cases_commands.add_parser("list", help="open cases, most urgent first")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_cases_list)
+    from handoff.cli import register as register_caseworker_commands
+
+    register_caseworker_commands(commands)
     return parser
 
 

@@ -67,6 +67,7 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> bool:
             case HandoffEnded():
                 await queue.end_by_user(tx)
             case DataErased():
+                await queue.forget_user(tx)
                 await tx.erase_user()
                 erased = True
     return erased

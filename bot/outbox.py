@@ -28,6 +28,8 @@ from bot.store.repository import Store, as_utc, utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+DEFAULT_KINDS = ("caseworker", "reply")
+"""Rows the generic sender delivers; campaigns have their own paced sender."""
 MAX_ATTEMPTS = 8
 _PAYLOAD_CONTEXT = b"outbox.payload"
 
@@ -83,12 +85,14 @@ class OutboxSender:
     """Delivers one channel's due outbox rows (optionally only one user's, for the terminal)."""
 
     def __init__(self, store: Store, channel: str, deliverer: Deliverer, *,
-                 user_key: str | None = None, batch: int = 20) -> None:
+                 user_key: str | None = None, batch: int = 20,
+                 kinds: tuple[str, ...] = DEFAULT_KINDS) -> None:
         self.store = store
         self.channel = channel
         self.deliverer = deliverer
         self.user_key = user_key
         self.batch = batch
+        self.kinds = kinds
 
     async def run(self, stop: asyncio.Event, *, interval: float = 1.0) -> None:
         while not stop.is_set():
@@ -121,10 +125,11 @@ class OutboxSender:
     async def _lease(self) -> list[_Leased]:
         now = utcnow()
         async with self.store.session() as db:
-            due = and_(OutboxMessage.channel == self.channel, or_(
-                and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
-                and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now),
-            ))
+            due = and_(
+                OutboxMessage.channel == self.channel, OutboxMessage.kind.in_(self.kinds),
+                or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
+                    and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)),
+            )
             query = (select(OutboxMessage, User.key, User.address_enc)
                      .join(User, User.id == OutboxMessage.user_id).where(due)
                      .order_by(OutboxMessage.id).limit(self.batch))

@@ -1,9 +1,16 @@
-"""``sanad worker``: background jobs that must run even when nobody writes to the bot."""
+"""``sanad worker``: background jobs that must run even when nobody writes to the bot.
+
+Each job runs on its own interval; a database outage is logged and retried on the next round,
+never fatal. Several workers may run at once: every job is safe to repeat.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.store.crypto import FieldCipher, Pseudonymizer
@@ -12,27 +19,54 @@ from bot.store.repository import Store
 
 log = logging.getLogger(__name__)
 
-RETENTION_INTERVAL_S = 3600
+TICK_S = 5.0
+
+
+@dataclass
+class Job:
+    name: str
+    every_s: float
+    run: Callable[[], Awaitable[object]]
+    due_at: float = 0.0
 
 
 class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def jobs(self, store: Store) -> list[Job]:
+        from handoff import jobs as handoff_jobs
+
+        settings = self.settings
+        return [
+            Job("retention", 3600, lambda: store.purge_expired(settings.retention_days)),
+            Job("sla-escalation", 60, lambda: handoff_jobs.escalate(store, settings)),
+            Job("console-sessions", 600, lambda: handoff_jobs.purge_logins(store)),
+        ]
+
     async def run(self, *, once: bool = False) -> int:
         engine = create_engine(self.settings.database_url)
         await upgrade(engine)
         store = Store(engine, FieldCipher(self.settings.secret_key, self.settings.old_secret_keys),
                       Pseudonymizer(self.settings.secret_key))
+        jobs = self.jobs(store)
         try:
             while True:
-                try:
-                    purged = await store.purge_expired(self.settings.retention_days)
-                    log.info("retention: purged %s", purged)
-                except DatabaseUnavailable:
-                    log.warning("retention: database unavailable; will retry")
+                for job in jobs:
+                    if time.monotonic() >= job.due_at:
+                        await self._run_job(job)
                 if once:
                     return 0
-                await asyncio.sleep(RETENTION_INTERVAL_S)
+                await asyncio.sleep(TICK_S)
         finally:
             await engine.dispose()
+
+    @staticmethod
+    async def _run_job(job: Job) -> None:
+        try:
+            result = await job.run()
+            log.info("worker: %s done (%s)", job.name, result)
+            job.due_at = time.monotonic() + job.every_s
+        except DatabaseUnavailable:
+            log.warning("worker: %s skipped, database unavailable; retrying soon", job.name)
+            job.due_at = time.monotonic() + TICK_S

@@ -51,16 +51,42 @@ async def reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+async def _admin(statement: str) -> None:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(statement))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of this test run's own, so concurrent runs on one server never collide;
+    falls back to the configured database when the role may not create databases."""
+    if not postgres_reachable():
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL.split('@')[-1]}")
+    name = f"sanad_test_{os.getpid()}"
+    try:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except Exception:
+        yield PG_URL
+        return
+    yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """Each test that takes this runs on SQLite and on the real PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'sanad.db'}"
         return
-    if not postgres_reachable():
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL.split('@')[-1]}")
-    asyncio.run(reset_postgres(PG_URL))
-    yield PG_URL
+    url = request.getfixturevalue("postgres_url")
+    asyncio.run(reset_postgres(url))
+    yield url
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from bot.store.models import (
     Case,
     CaseMessage,
     EventRecord,
+    OutboxMessage,
     PlatformMessage,
     Progress,
     ScreeningResult,
@@ -21,11 +22,12 @@ from bot.store.models import (
     User,
 )
 from bot.store.repository import utcnow
+from handoff.models import CaseNote
 from nlu import EmbeddedNLU
 from tests.conftest import make_settings
 
 PERSONAL_TABLES = (User, Session, Progress, ScreeningResult, Subscription, PlatformMessage,
-                   CaseMessage)
+                   CaseMessage, CaseNote, OutboxMessage)
 
 
 async def talk(app: Sanad, user: str, *steps: str) -> list[object]:
@@ -58,6 +60,10 @@ async def test_delete_my_data_leaves_nothing_that_identifies_the_user(
                *["yes"] * 14, "tap:sc:handoff:yes", "ERASE-CANARY my boss took my passport",
                "tap:sub:yes")
     await app.store.remember_messages(app.store.user_ref("terminal", user), ["11", "12"])
+    async with app.store.session() as db:
+        case_id = (await db.scalars(select(Case.id))).one()
+        db.add(CaseNote(case_id=case_id, author="mona", kind="note", created_at=utcnow(),
+                        text_enc=app.store.cipher.encrypt_text("NOTE-CANARY lives in Giza")))
     assert await count(app, ScreeningResult) == 1 and await count(app, CaseMessage) == 1
 
     events = await talk(app, user, "delete my data")
@@ -74,7 +80,7 @@ async def test_delete_my_data_leaves_nothing_that_identifies_the_user(
                                .where(EventRecord.user_id.is_not(None))) == 0
     await app.store.engine.dispose()
     raw = b"".join(p.read_bytes() for p in tmp_path.glob("erase.db*"))
-    assert b"ERASE-CANARY" not in raw
+    assert b"ERASE-CANARY" not in raw and b"NOTE-CANARY" not in raw
 
 
 async def test_what_do_you_know_about_me(sanad_sqlite: Sanad) -> None:

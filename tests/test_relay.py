@@ -119,3 +119,16 @@ async def test_terminal_prints_caseworker_replies_as_async_lines(sanad_sqlite: S
     [line] = out.getvalue().splitlines()
     payload = json.loads(line)
     assert payload["async"] is True and "أنا منى" in payload["messages"][0]["text"]
+
+
+async def test_an_emergency_during_a_handoff_reaches_the_thread_as_urgent(sanad: Sanad) -> None:
+    case_id = await open_case(sanad, "relay-4")
+    ref = sanad.store.user_ref("terminal", "relay-4")
+    turn = await sanad.engine.handle_turn(
+        Inbound(user=ref, text="help me they locked me in the room"))
+    assert "122" in turn.outbound[0].text
+    async with sanad.store.session() as db:
+        thread = await relay.thread(db, cipher=sanad.store.cipher, case_id=case_id)
+        [case] = await list_cases(db)
+    assert thread[-1].text == "help me they locked me in the room"
+    assert case.priority == "urgent"

@@ -5,7 +5,7 @@ from sqlalchemy import inspect
 
 from bot.store.db import DatabaseUnavailable, create_engine, script_heads, upgrade
 from bot.store.migrations import HEAD
-from bot.store.models import Base
+from bot.store.schema import metadata
 
 
 def test_head_constant_matches_alembic() -> None:
@@ -21,7 +21,7 @@ async def test_migrations_create_exactly_the_models(database_url: str) -> None:
             tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
     finally:
         await engine.dispose()
-    assert tables - {"alembic_version"} == set(Base.metadata.tables)
+    assert tables - {"alembic_version"} == set(metadata().tables)
 
 
 async def test_an_unreachable_database_is_a_clear_error() -> None:

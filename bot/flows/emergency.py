@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
 from bot.flows.services import emergency_numbers
-from bot.messages import EmergencyTriggered, HandoffRequested
+from bot.messages import EmergencyTriggered, HandoffRequested, RelayedToCase
 
 
 class EmergencyFlow:
@@ -17,8 +17,11 @@ class EmergencyFlow:
         text = ctx.t("emergency.intro") + "\n\n" + emergency_numbers(ctx)
         events: list = [EmergencyTriggered()]
         if escalate_case:
-            # Already talking to a caseworker: raise the case to urgent without asking.
+            # Already talking to a caseworker: raise the case to urgent without asking, and
+            # make sure the caseworker reads the very words that raised it.
             events.append(HandoffRequested(priority="urgent", reason="emergency"))
+            if ctx.text:
+                events.append(RelayedToCase(text=ctx.text))
             return Step(
                 messages=[ctx.say_text(text + "\n\n" + ctx.t("emergency.case_escalated"))],
                 flow="handoff", state="handoff.waiting", data=dict(ctx.data), events=events,

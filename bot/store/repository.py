@@ -360,21 +360,10 @@ class TurnTransaction:
     async def erase_user(self) -> None:
         """'Delete my data': remove everything that identifies the user or their answers.
 
-        Events stay as anonymous counters (user_id set to NULL, no text in them); cases keep
-        their outcome for statistics but lose the link to the user and their thread.
+        Events stay as anonymous counters (user_id set to NULL, no text in them). Cases are the
+        back office's: ``handoff.queue.forget_user`` empties them first, in the same transaction.
         """
         user_id = self.user.id
-        from bot.store.models import CaseMessage
-
-        case_ids = select(Case.id).where(Case.user_id == user_id)
-        await self.db.execute(delete(CaseMessage).where(CaseMessage.case_id.in_(case_ids)))
-        await self.db.execute(
-            update(Case).where(Case.user_id == user_id, Case.status != "closed")
-            .values(status="closed", outcome="erased_by_user", closed_at=utcnow())
-        )
-        await self.db.execute(
-            update(Case).where(Case.user_id == user_id).values(user_id=None, indicators=[])
-        )
         await self.db.execute(update(EventRecord).where(EventRecord.user_id == user_id)
                               .values(user_id=None))
         for model in (ScreeningResult, Progress, PlatformMessage, Subscription, OutboxMessage,

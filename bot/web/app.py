@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 from aiohttp import web
@@ -63,7 +63,25 @@ async def errors_middleware(
         return json_response({"error": "internal error"}, 500)
 
 
-def create_app(sanad: Sanad, metrics_registry: Metrics | None = None) -> web.Application:
+Mount = Callable[[web.Application], None]
+"""A channel's hook: adds its routes (webhooks) and its start/stop to the app."""
+
+
+def configured_channels(sanad: Sanad, *, telegram_polling: bool = False) -> list[Mount]:
+    """The channels the settings enable, each imported only when enabled."""
+    mounts: list[Mount] = []
+    if sanad.settings.telegram_bot_token:
+        from bot.channels.telegram import TelegramChannel
+
+        mounts.append(TelegramChannel(sanad, polling=telegram_polling).mount)
+    return mounts
+
+
+def create_app(sanad: Sanad, metrics_registry: Metrics | None = None, *,
+               channels: Iterable[Mount] | None = None,
+               back_office: bool = True) -> web.Application:
+    """The web app; ``channels`` defaults to :func:`configured_channels`; ``back_office``
+    mounts the caseworker console and the case API (tests may mount them themselves)."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware])
     app[SANAD] = sanad
     app[METRICS] = metrics_registry or Metrics()
@@ -71,4 +89,10 @@ def create_app(sanad: Sanad, metrics_registry: Metrics | None = None) -> web.App
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
     app.router.add_post("/model/parse", model_parse)
+    for mount in configured_channels(sanad) if channels is None else channels:
+        mount(app)
+    if back_office:
+        from handoff.web import setup as setup_back_office
+
+        setup_back_office(app, sanad)
     return app

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import handoff.models  # noqa: F401  (registers the back-office tables)
-from bot.store.models import Base
+from bot.store.schema import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
@@ -17,7 +16,7 @@ if connection is None:  # pragma: no cover - only through bot.store.db
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata(),
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 16:40:35.533334
+Create Date: 2026-11-23 16:58:13.150945
 """
 from __future__ import annotations
 
