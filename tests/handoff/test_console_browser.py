@@ -8,6 +8,7 @@ closes the case. User text containing markup shows as text and never runs.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -27,7 +28,10 @@ from handoff.web import setup
 from tests.handoff.conftest import FAST_PASSWORDS, PASSWORD, add_accounts
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Test artifacts by default; SANAD_UPDATE_SCREENSHOTS=1 refreshes the README's pictures.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / (
+    "docs/screenshots" if os.environ.get("SANAD_UPDATE_SCREENSHOTS") == "1" else "test-artifacts"
+)
 SCRIPT = "<script>alert(1)</script>"
 LIVE_SCRIPT = '<img src=x onerror="alert(2)">'
 
