@@ -60,5 +60,8 @@ async def build(settings: Settings, *, migrate: bool = True,
         nlu = build_backend(
             settings.nlu_backend, rasa_url=settings.rasa_url, cache_dir=settings.cache_dir
         )
-    core = Engine(settings=settings, store=store, nlu=nlu, content=content, ui=ui)
+    from handoff.availability import AvailabilityProbe
+
+    core = Engine(settings=settings, store=store, nlu=nlu, content=content, ui=ui,
+                  staff=AvailabilityProbe(store))
     return Sanad(settings=settings, store=store, nlu=nlu, content=content, ui=ui, engine=core)

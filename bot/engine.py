@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ from bot.config import SUPPORTED_LANGUAGES, Settings
 from bot.content import ContentLibrary
 from bot.effects import apply_effects
 from bot.flows import default_flows
-from bot.flows.base import FlowRegistry, Step, TurnContext, Understanding
+from bot.flows.base import FlowRegistry, StaffAvailability, Step, TurnContext, Understanding
 from bot.i18n import UiCatalog
 from bot.messages import Inbound, Outbound, Turn
 from bot.store.repository import Conversation, Profile, Store, utcnow
@@ -58,6 +58,7 @@ class Engine:
         content: ContentLibrary,
         ui: UiCatalog,
         flows: FlowRegistry | None = None,
+        staff: Callable[[], Awaitable[StaffAvailability]] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -65,6 +66,7 @@ class Engine:
         self.content = content
         self.ui = ui
         self.flows = flows or FlowRegistry(default_flows())
+        self.staff = staff
         self._exit_words = {
             _fold(w) for w in (*ui_words(ui, "words.exit"), *settings.safe_words)
         }
@@ -80,6 +82,7 @@ class Engine:
         """
         text = self._clean(inbound.text)
         parse = await self.nlu.parse(text) if text else None
+        staff = await self.staff() if self.staff is not None else None
         async with self.store.turn(inbound.user) as tx:
             if inbound.message_id and not await tx.claim_inbound(inbound.message_id):
                 return Turn(duplicate=True)
@@ -91,7 +94,7 @@ class Engine:
                 inbound=inbound, text=text, understanding=self._understand(parse, text),
                 button_id=self._resolve_button(inbound, text, conversation), lang=lang,
                 profile=profile, conversation=conversation, content=self.content, ui=self.ui,
-                flows=self.flows, now=utcnow(),
+                flows=self.flows, now=utcnow(), staff=staff,
             )
             step = self._safely_route(ctx)
             if step.language:

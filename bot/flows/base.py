@@ -30,6 +30,16 @@ class Understanding:
     skip: bool = False
 
 
+@dataclass(frozen=True)
+class StaffAvailability:
+    """Who can answer a handoff now, so the bot never promises a person who is not there."""
+
+    on_duty: int
+    """Caseworkers and supervisors active in the console recently."""
+    waiting: int
+    """Cases in the queue that nobody has claimed yet."""
+
+
 @dataclass
 class Step:
     """The outcome of a flow for one turn."""
@@ -71,6 +81,7 @@ class TurnContext:
     ui: UiCatalog
     flows: FlowRegistry
     now: datetime
+    staff: StaffAvailability | None = None
 
     def t(self, key: str, **values: Any) -> str:
         return self.ui.text(self.lang, key, **values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.services import emergency_numbers
 from bot.messages import HandoffEnded, HandoffRequested, RelayedToCase
 
 
@@ -20,8 +21,14 @@ class HandoffFlow:
             priority=priority, reason=reason, risk_level=risk_level, indicators=indicators
         )
         key = "handoff.joined" if ctx.profile.open_case_id else f"handoff.requested_{priority}"
+        text = ctx.t(key)
+        if ctx.staff is not None and ctx.staff.on_duty == 0:
+            # Honest: nobody is there now; say so and give the numbers that answer at once.
+            text += "\n\n" + ctx.t("handoff.nobody_on_duty") + "\n" + emergency_numbers(ctx)
+        elif ctx.staff is not None:
+            text += "\n\n" + ctx.t("handoff.on_duty", waiting=ctx.staff.waiting)
         return Step(
-            messages=[ctx.say(key, ctx.button("ho:end", "handoff.end_button"))],
+            messages=[ctx.say_text(text, ctx.button("ho:end", "handoff.end_button"))],
             flow="handoff", state="handoff.waiting", events=[request],
         )
 

@@ -1,0 +1,29 @@
+"""A caseworker's reply, written in the back office, arrives in the user's Telegram chat."""
+
+from __future__ import annotations
+
+import asyncio
+
+from handoff import relay
+from handoff.queue import list_cases
+from tests.telegram.conftest import Harness
+from tests.telegram.updates import Updates
+
+
+async def test_caseworker_reply_reaches_the_telegram_chat(tg: Harness) -> None:
+    updates = Updates(chat_id=7301)
+    assert await tg.post(updates.message("مرحبا")) == 200
+    assert await tg.post(updates.callback("menu:human")) == 200
+    assert await tg.post(updates.message("محتاج أتكلم مع حد عن عقد الشغل")) == 200
+    async with tg.sanad.store.session() as db:
+        [case] = await list_cases(db)
+        await relay.reply(db, cipher=tg.sanad.store.cipher, ui=tg.sanad.ui, case_id=case.id,
+                          author="mona", text="أهلاً، أنا منى. إنت في أمان دلوقتي؟")
+    for _ in range(50):  # the channel's outbox sender polls every second
+        if any("أنا منى" in t for t in tg.texts(7301)):
+            break
+        await asyncio.sleep(0.1)
+    replies = [t for t in tg.texts(7301) if "أنا منى" in t]
+    assert len(replies) == 1, tg.texts(7301)
+    await asyncio.sleep(1.2)
+    assert len([t for t in tg.texts(7301) if "أنا منى" in t]) == 1, "delivered exactly once"
