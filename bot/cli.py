@@ -63,10 +63,9 @@ async def cmd_nlu_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_content_check(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.channels.telegram_commands import load_commands
     from bot.content import check
     from bot.i18n import UiCatalog
-
-    from bot.channels.telegram_commands import load_commands
 
     problems = check()
     try:
