@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,7 @@ from bot.flows import default_flows
 from bot.flows.base import FlowRegistry, StaffAvailability, Step, TurnContext, Understanding
 from bot.i18n import UiCatalog
 from bot.messages import Inbound, Outbound, Turn
+from bot.outbox import record_turn_replies
 from bot.store.repository import Conversation, Profile, Store, utcnow
 from nlu import NLUBackend, ParseResult
 from nlu.lexicon import skip as is_skip
@@ -100,16 +102,23 @@ class Engine:
             if step.language:
                 tx.set_language(step.language, locked=True)
             erased = await apply_effects(tx, step.events)
+            outbox_ids: tuple[int, ...] = ()
             if not erased:
                 last = step.messages[-1].buttons if step.messages else ()
                 offered = [(b.id, b.title) for b in last]
                 await tx.save(Conversation(step.flow, step.state, step.data, offered))
+                if step.messages:
+                    outbox_ids = (await record_turn_replies(
+                        tx.db, tx.cipher, user_id=profile.user_id, channel=inbound.user.channel,
+                        messages=step.messages, idempotency_key=_reply_key(inbound),
+                    ),)
         log.info(
             "turn channel=%s state=%s->%s intent=%s events=%s",
             inbound.user.channel, conversation.state, step.state,
             ctx.understanding.intent, ",".join(e.name for e in step.events) or "-",
         )
-        return Turn(outbound=tuple(step.messages), events=tuple(step.events))
+        return Turn(outbound=tuple(step.messages), events=tuple(step.events),
+                    outbox_ids=outbox_ids)
 
     # --- understanding -------------------------------------------------------------------
     def _clean(self, raw: str) -> str:
@@ -274,6 +283,12 @@ _COMMAND_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def _reply_key(inbound: Inbound) -> str:
+    if inbound.message_id:
+        return f"turn:{inbound.user.channel}:{inbound.message_id}"
+    return f"turn:{uuid.uuid4().hex}"
 
 
 def _fold(text: str) -> str:

@@ -187,3 +187,5 @@ class Turn:
     events: tuple[Event, ...] = ()
     duplicate: bool = False
     """True when the inbound was already processed (at-least-once delivery): send nothing."""
+    outbox_ids: tuple[int, ...] = ()
+    """Outbox rows holding ``outbound`` (written with the turn): mark them sent once sent."""

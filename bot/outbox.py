@@ -73,6 +73,52 @@ async def enqueue(
     return True
 
 
+async def record_turn_replies(
+    db: AsyncSession, cipher: FieldCipher, *, user_id: int, channel: str,
+    messages: Sequence[Outbound], idempotency_key: str,
+) -> int:
+    """A turn's replies, in the turn's transaction, already leased to the calling process.
+
+    The channel sends them at once and calls :func:`mark_sent`; if the process dies first, the
+    lease runs out and an :class:`OutboxSender` delivers them: a committed turn's answer is
+    never lost.
+    """
+    now = utcnow()
+    row = OutboxMessage(
+        user_id=user_id, channel=channel, kind="reply", idempotency_key=idempotency_key,
+        payload_enc=_seal(cipher, messages), status="sending", attempts=1,
+        next_attempt_at=now, lease_until=now + LEASE, created_at=now,
+    )
+    db.add(row)
+    await db.flush()
+    return row.id
+
+
+async def mark_sent(store: Store, ids: Sequence[int]) -> None:
+    """The channel delivered these rows itself (the fast path of a turn's replies)."""
+    if ids:
+        async with store.session() as db:
+            await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                             .values(status="sent", sent_at=utcnow(), lease_until=None))
+
+
+async def mark_failed(store: Store, ids: Sequence[int], *, error: str) -> None:
+    """The platform refused for good (the user blocked the bot): never retry."""
+    if ids:
+        async with store.session() as db:
+            await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
+                status="failed", lease_until=None, last_error=error[:64]))
+
+
+async def release(store: Store, ids: Sequence[int], *, error: str) -> None:
+    """The channel could not deliver: hand the rows to the background sender to retry."""
+    if ids:
+        async with store.session() as db:
+            await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
+                status="pending", lease_until=None, last_error=error[:64],
+                next_attempt_at=utcnow() + timedelta(seconds=5)))
+
+
 @dataclass(frozen=True)
 class _Leased:
     id: int

@@ -71,7 +71,7 @@ async def test_transient_failures_are_retried_and_refusals_mark_the_user_unreach
     sender = OutboxSender(app.store, "terminal", recorder)
     assert await sender.run_once() == 0
     async with app.store.session() as db:
-        row = await db.scalar(select(OutboxMessage))
+        row = await db.scalar(select(OutboxMessage).where(OutboxMessage.kind == "caseworker"))
         assert row is not None and row.status == "pending" and row.attempts == 1
         row.next_attempt_at = row.created_at  # skip the backoff wait
     assert await sender.run_once() == 1 and len(recorder.delivered) == 1
@@ -81,7 +81,8 @@ async def test_transient_failures_are_retried_and_refusals_mark_the_user_unreach
     assert await refusing.run_once() == 0
     async with app.store.session() as db:
         assert (await db.scalar(select(User.unreachable))) is True
-        statuses = sorted(await db.scalars(select(OutboxMessage.status)))
+        statuses = sorted(await db.scalars(
+            select(OutboxMessage.status).where(OutboxMessage.kind == "caseworker")))
     assert statuses == ["failed", "sent"]
 
 
@@ -132,3 +133,25 @@ async def test_an_emergency_during_a_handoff_reaches_the_thread_as_urgent(sanad:
         [case] = await list_cases(db)
     assert thread[-1].text == "help me they locked me in the room"
     assert case.priority == "urgent"
+
+
+async def test_a_committed_answer_survives_a_crash_before_sending(sanad: Sanad) -> None:
+    """The process dies after the turn committed, before the channel sent the reply: once the
+    lease runs out, the outbox sender delivers it, exactly once."""
+    ref = sanad.store.user_ref("terminal", "crashy")
+    turn = await sanad.engine.handle_turn(Inbound(user=ref, text="hello", message_id="m1"),
+                                          address="crashy")
+    assert turn.outbox_ids
+    recorder = Recorder()
+    sender = OutboxSender(sanad.store, "terminal", recorder)
+    assert await sender.run_once() == 0, "still leased by the (dead) process"
+    async with sanad.store.session() as db:
+        row = await db.get(OutboxMessage, turn.outbox_ids[0])
+        assert row is not None
+        row.lease_until = row.created_at  # the lease runs out
+    assert await sender.run_once() == 1
+    assert await sender.run_once() == 0
+    [(address, messages)] = recorder.delivered
+    assert address == "crashy" and [m.text for m in messages] == [m.text for m in turn.outbound]
+    again = await sanad.engine.handle_turn(Inbound(user=ref, text="hello", message_id="m1"))
+    assert again.duplicate and not again.outbox_ids

@@ -49,7 +49,7 @@ from bot.channels.telegram_updates import Blocked, Incoming, LeaveChat, read_upd
 from bot.config import SUPPORTED_LANGUAGES, ConfigError
 from bot.messages import Outbound, QuickExit, Turn, UserRef
 from bot.metrics import Metrics
-from bot.outbox import OutboxSender, PermanentDeliveryError
+from bot.outbox import OutboxSender, PermanentDeliveryError, mark_failed, mark_sent, release
 from bot.store.db import DatabaseUnavailable
 from bot.store.repository import KeyedLocks
 
@@ -270,16 +270,34 @@ class TelegramChannel:
             self._count("duplicate")
             return 200
         try:
-            await self._deliver(incoming, turn)
+            outcome = await self._deliver(incoming, turn)
         except Exception as exc:  # the turn is committed: a retry would only be a duplicate
             log.error("telegram delivery failed: %s at %s", type(exc).__name__, _where(exc))
             self._count("failed")
-            return 200
-        self._count("processed")
+            outcome = "failed"
+        await self._settle(turn, outcome)
+        self._count("processed" if outcome == "sent" else outcome)
         return 200
 
-    async def _deliver(self, incoming: Incoming, turn: Turn) -> None:
-        """Send the turn's messages (after hiding the chat on quick exit) and remember ids."""
+    async def _settle(self, turn: Turn, outcome: str) -> None:
+        """Record the fast path's result on the turn's outbox rows; a failed send is retried
+        by the outbox sender, so the committed answer still reaches the user."""
+        store = self.sanad.store
+        try:
+            if outcome == "sent":
+                await mark_sent(store, turn.outbox_ids)
+            elif outcome == "blocked":
+                await mark_failed(store, turn.outbox_ids, error="blocked")
+            else:
+                await release(store, turn.outbox_ids, error="send failed")
+        except DatabaseUnavailable:  # the lease expires and the sender takes over
+            log.warning("telegram: outbox not updated (database unavailable)")
+
+    async def _deliver(self, incoming: Incoming, turn: Turn) -> str:
+        """Send the turn's messages (after hiding the chat on quick exit) and remember ids.
+
+        Returns ``sent``, ``blocked`` (the user blocked the bot) or ``failed``.
+        """
         assert incoming.inbound is not None
         user = incoming.inbound.user
         chat_id = incoming.chat_id
@@ -293,11 +311,14 @@ class TelegramChannel:
                     ids.append(await self._send(chat_id, chunk))
         except UserBlockedBot:
             await self._mark_unreachable(user)
+            return "blocked"
         except TelegramError as exc:
             log.warning("telegram: a reply could not be sent: %s", type(exc).__name__)
             self._count_send_error(exc)
+            return "failed"
         finally:
             await self._remember(user, ids)
+        return "sent"
 
     async def deliver(self, address: str, messages: Sequence[Outbound]) -> None:
         """Outbox delivery (a caseworker's reply), in order with the chat's own turns."""

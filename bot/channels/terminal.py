@@ -9,6 +9,7 @@ arrive outside a turn (a caseworker's reply) are printed as their own line with 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import TextIO
 from bot.app import Sanad
 from bot.engine import apology
 from bot.messages import Inbound, Outbound, QuickExit, UserRef
-from bot.outbox import OutboxSender
+from bot.outbox import OutboxSender, mark_sent
 from bot.store.db import DatabaseUnavailable
 
 CHANNEL = "terminal"
@@ -97,12 +98,16 @@ class TerminalChannel:
             )
             messages = list(turn.outbound)
             cleared = any(isinstance(e, QuickExit) for e in turn.events)
+            outbox_ids = turn.outbox_ids
         except DatabaseUnavailable:
             messages = [apology(self.sanad.ui, self.sanad.content, self._language)]
-            cleared = False
+            cleared, outbox_ids = False, ()
         if cleared and self.interactive:
             self._write(_CLEAR_SCREEN, end="")
         await self.emit(messages)
+        # If the database is down now, the lease runs out and the reply is shown again later.
+        with contextlib.suppress(DatabaseUnavailable):
+            await mark_sent(self.sanad.store, outbox_ids)
 
     async def emit(self, messages: Sequence[Outbound], *, is_async: bool = False) -> None:
         """Print one turn's messages (or a message pushed outside a turn)."""

@@ -27,3 +27,27 @@ async def test_caseworker_reply_reaches_the_telegram_chat(tg: Harness) -> None:
     assert len(replies) == 1, tg.texts(7301)
     await asyncio.sleep(1.2)
     assert len([t for t in tg.texts(7301) if "أنا منى" in t]) == 1, "delivered exactly once"
+
+
+async def test_a_reply_that_could_not_be_sent_is_delivered_when_telegram_recovers(
+    tg: Harness,
+) -> None:
+    updates = Updates(chat_id=7302)
+    tg.fake.fail_next(50, status=502, methods=("sendMessage",))  # outlasts the send retries
+    assert await tg.post(updates.message("hello")) == 200
+    assert not tg.texts(7302), "nothing got through while Telegram failed"
+    async with tg.sanad.store.session() as db:
+        from sqlalchemy import update
+
+        from bot.store.models import OutboxMessage
+
+        # skip the short back-off wait of the retry
+        await db.execute(update(OutboxMessage).values(next_attempt_at=OutboxMessage.created_at))
+    tg.fake._faults.clear()  # Telegram is back
+    for _ in range(50):
+        if len(tg.texts(7302)) >= 2:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.2)  # one more round of the sender: nothing is sent twice
+    texts = tg.texts(7302)
+    assert len(texts) == 2 and "Sanad" in texts[0] and "menu" in texts[1], texts
