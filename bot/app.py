@@ -13,7 +13,6 @@ from bot.config import Settings
 from bot.content import ContentError, ContentLibrary
 from bot.engine import Engine
 from bot.i18n import UiCatalog
-from bot.store.crypto import FieldCipher, Pseudonymizer
 from bot.store.db import create_engine, upgrade
 from bot.store.repository import Store
 from nlu import NLUBackend, build_backend
@@ -52,10 +51,7 @@ async def build(settings: Settings, *, migrate: bool = True,
     engine = create_engine(settings.database_url)
     if migrate:
         await upgrade(engine)
-    store = Store(
-        engine, FieldCipher(settings.secret_key, settings.old_secret_keys),
-        Pseudonymizer(settings.secret_key),
-    )
+    store = Store.from_settings(settings, engine)
     if nlu is None:
         nlu = build_backend(
             settings.nlu_backend, rasa_url=settings.rasa_url, cache_dir=settings.cache_dir

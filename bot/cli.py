@@ -151,6 +151,21 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     return await Worker(settings).run(once=args.once)
 
 
+async def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import build
+    from bot.store.keys import rotate
+
+    sanad = await build(settings)
+    try:
+        counts = await rotate(sanad.store)
+    finally:
+        await sanad.aclose()
+    for column, count in counts.items():
+        print(f"{column}: {count} re-sealed")
+    print("rotation done: SANAD_OLD_SECRET_KEYS can now be retired")
+    return 0
+
+
 # --- parser ----------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sanad", description=__doc__)
@@ -199,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     listing = cases_commands.add_parser("list", help="open cases, most urgent first")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(handler=cmd_cases_list)
+    keys = commands.add_parser("keys", help="encryption keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True)
+    keys_commands.add_parser(
+        "rotate", help="re-seal all encrypted data with SANAD_SECRET_KEY (old keys in "
+                       "SANAD_OLD_SECRET_KEYS)").set_defaults(handler=cmd_keys_rotate)
+
     from handoff.cli import register as register_caseworker_commands
 
     register_caseworker_commands(commands)

@@ -62,6 +62,8 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     secret_key: bytes = field(default=b"", repr=False)
     old_secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    pseudonym_key: bytes = field(default=b"", repr=False)
+    """Keys pseudonymous user ids; defaults to the secret key and must outlive rotations."""
     environment: str = "development"
     show_drafts: bool = True
     default_language: str = "ar"
@@ -111,6 +113,9 @@ class Settings:
             k.strip().encode()
             for k in (env.get("SANAD_OLD_SECRET_KEYS") or "").split(",") if k.strip()
         )
+        pseudonym = (env.get("SANAD_PSEUDONYM_KEY") or "").strip()
+        if pseudonym and len(pseudonym) < 16:
+            raise ConfigError("SANAD_PSEUDONYM_KEY must be at least 16 characters long")
         cache = env.get("SANAD_CACHE_DIR")
         wa_base = (env.get("WHATSAPP_API_BASE_URL") or cls.whatsapp_api_base_url).rstrip("/")
         safe_words = tuple(
@@ -120,6 +125,7 @@ class Settings:
             database_url=database_url,
             secret_key=secret_key,
             old_secret_keys=old_keys,
+            pseudonym_key=pseudonym.encode() or secret_key,
             environment=environment,
             show_drafts=_flag(env, "SANAD_SHOW_DRAFTS", environment == "development"),
             default_language=_choice(env, "SANAD_DEFAULT_LANGUAGE", "ar", SUPPORTED_LANGUAGES),

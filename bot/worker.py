@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.store.crypto import FieldCipher, Pseudonymizer
 from bot.store.db import DatabaseUnavailable, create_engine, upgrade
 from bot.store.repository import Store
 
@@ -47,8 +46,7 @@ class Worker:
     async def run(self, *, once: bool = False) -> int:
         engine = create_engine(self.settings.database_url)
         await upgrade(engine)
-        store = Store(engine, FieldCipher(self.settings.secret_key, self.settings.old_secret_keys),
-                      Pseudonymizer(self.settings.secret_key))
+        store = Store.from_settings(self.settings, engine)
         jobs = self.jobs(store)
         try:
             while True:

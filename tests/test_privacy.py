@@ -63,7 +63,8 @@ async def test_delete_my_data_leaves_nothing_that_identifies_the_user(
     async with app.store.session() as db:
         case_id = (await db.scalars(select(Case.id))).one()
         db.add(CaseNote(case_id=case_id, author="mona", kind="note", created_at=utcnow(),
-                        text_enc=app.store.cipher.encrypt_text("NOTE-CANARY lives in Giza")))
+                        text_enc=app.store.cipher.encrypt_text("NOTE-CANARY lives in Giza",
+                                                               context=b"case_notes.text")))
     assert await count(app, ScreeningResult) == 1 and await count(app, CaseMessage) == 1
 
     events = await talk(app, user, "delete my data")

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.config import Settings
 from bot.messages import UserRef
 from bot.store.crypto import FieldCipher, Pseudonymizer
 from bot.store.db import DatabaseUnavailable
@@ -104,6 +105,12 @@ class Store:
         self.pseudonyms = pseudonyms
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self._locks = KeyedLocks()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, engine: AsyncEngine) -> Store:
+        """The store with the keys the settings name (field encryption, pseudonymous ids)."""
+        return cls(engine, FieldCipher(settings.secret_key, settings.old_secret_keys),
+                   Pseudonymizer(settings.pseudonym_key or settings.secret_key))
 
     def user_ref(self, channel: str, platform_id: str | int) -> UserRef:
         return UserRef(channel=channel, key=self.pseudonyms.user_key(channel, platform_id))
