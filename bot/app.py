@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.config import Settings
 from bot.content import ContentError, ContentLibrary
 from bot.engine import Engine
+from bot.flood import FloodGuard
 from bot.i18n import UiCatalog
 from bot.store.db import create_engine, upgrade
 from bot.store.repository import Store
@@ -59,5 +60,6 @@ async def build(settings: Settings, *, migrate: bool = True,
     from handoff.availability import AvailabilityProbe
 
     core = Engine(settings=settings, store=store, nlu=nlu, content=content, ui=ui,
-                  staff=AvailabilityProbe(store))
+                  staff=AvailabilityProbe(store),
+                  flood=FloodGuard(rate=settings.flood_rate, burst=settings.flood_burst))
     return Sanad(settings=settings, store=store, nlu=nlu, content=content, ui=ui, engine=core)

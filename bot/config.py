@@ -73,6 +73,8 @@ class Settings:
     retention_days: int = 90
     safe_words: tuple[str, ...] = ()
     max_message_chars: int = 4000
+    flood_rate: float = 1.0
+    flood_burst: int = 10
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_api_base_url: str | None = None
     telegram_webhook_secret: str | None = field(default=None, repr=False)
@@ -135,6 +137,8 @@ class Settings:
             retention_days=_int(env, "SANAD_RETENTION_DAYS", 90, minimum=1),
             safe_words=safe_words,
             max_message_chars=_int(env, "SANAD_MAX_MESSAGE_CHARS", 4000, minimum=100),
+            flood_rate=float(_int(env, "SANAD_FLOOD_RATE", 1, minimum=1)),
+            flood_burst=_int(env, "SANAD_FLOOD_BURST", 10, minimum=1),
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,

@@ -19,6 +19,7 @@ from typing import Any
 from bot.config import SUPPORTED_LANGUAGES, Settings
 from bot.content import ContentLibrary
 from bot.effects import apply_effects
+from bot.flood import FloodGuard, Verdict
 from bot.flows import default_flows
 from bot.flows.base import FlowRegistry, StaffAvailability, Step, TurnContext, Understanding
 from bot.i18n import UiCatalog
@@ -61,6 +62,7 @@ class Engine:
         ui: UiCatalog,
         flows: FlowRegistry | None = None,
         staff: Callable[[], Awaitable[StaffAvailability]] | None = None,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -69,6 +71,7 @@ class Engine:
         self.ui = ui
         self.flows = flows or FlowRegistry(default_flows())
         self.staff = staff
+        self.flood = flood or FloodGuard()
         self._exit_words = {
             _fold(w) for w in (*ui_words(ui, "words.exit"), *settings.safe_words)
         }
@@ -82,6 +85,11 @@ class Engine:
         ``address`` (a chat id) is sealed for later replies; ``language`` is a language the
         user chose outside the chat (``sanad chat --lang``) and wins over detection.
         """
+        verdict = await self.flood.admit(inbound.user.key)
+        if verdict is not Verdict.PROCESS:
+            log.warning("flood: message dropped on channel %s", inbound.user.channel)
+            notice = Outbound(text=self.ui.text(self.settings.default_language, "errors.flood"))
+            return Turn(outbound=(notice,) if verdict is Verdict.DROP_WITH_NOTICE else ())
         text = self._clean(inbound.text)
         parse = await self.nlu.parse(text) if text else None
         staff = await self.staff() if self.staff is not None else None

@@ -95,8 +95,10 @@ def sqlite_url(tmp_path: Path) -> str:
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:
+    # Tests drive one user through dozens of turns in a second: flood control is relaxed here
+    # and tested with the real defaults in tests/test_flood.py.
     base = Settings(database_url=database_url, secret_key=SECRET, environment="development",
-                    show_drafts=True)
+                    show_drafts=True, flood_rate=10_000.0, flood_burst=10_000)
     return replace(base, **overrides)  # type: ignore[arg-type]
 
 

@@ -48,7 +48,8 @@ async def test_the_engine_answers_anything(sanad_sqlite: Sanad, steps: list[Any]
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4)
     | st.dictionaries(st.sampled_from(["update_id", "message", "callback_query", "text", "chat",
                                        "id", "from", "data", "date", "type", "message_id",

@@ -41,3 +41,9 @@ async def test_any_body_is_answered_without_a_server_error(
             "from": {"id": 5, "is_bot": False, "first_name": "x"}}})
     status = await tg.post(payload)
     assert status in {200, 400}, (shape, status)
+
+
+async def test_numbers_beyond_64_bits_are_a_bad_request(tg: Harness) -> None:
+    for body in (b'{"update_id": 99999999999999999999999999, "message": {}}',
+                 b'{"update_id": 1e400}', b'{"update_id": -0, "message": []}'):
+        assert await tg.post(body) == 400
