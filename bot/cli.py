@@ -86,30 +86,20 @@ async def cmd_content_check(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.store.db import create_engine, upgrade
+    from bot.store.db import open_database
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+    async with open_database(settings.database_url):
+        pass
     print("database is up to date")
     return 0
 
 
 async def cmd_cases_list(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.store.db import create_engine, upgrade
+    from bot.store.db import transaction
     from handoff.queue import list_cases
 
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        from sqlalchemy.ext.asyncio import async_sessionmaker
-
-        async with async_sessionmaker(engine)() as db:
-            cases = await list_cases(db)
-    finally:
-        await engine.dispose()
+    async with transaction(settings.database_url) as db:
+        cases = await list_cases(db)
     if args.json:
         print(json.dumps([c.to_dict() for c in cases], ensure_ascii=False))
         return 0

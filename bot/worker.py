@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.store.db import DatabaseUnavailable, create_engine, upgrade
+from bot.store.db import DatabaseUnavailable, open_database
 from bot.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -44,11 +44,8 @@ class Worker:
         ]
 
     async def run(self, *, once: bool = False) -> int:
-        engine = create_engine(self.settings.database_url)
-        await upgrade(engine)
-        store = Store.from_settings(self.settings, engine)
-        jobs = self.jobs(store)
-        try:
+        async with open_database(self.settings.database_url) as engine:
+            jobs = self.jobs(Store.from_settings(self.settings, engine))
             while True:
                 for job in jobs:
                     if time.monotonic() >= job.due_at:
@@ -56,8 +53,6 @@ class Worker:
                 if once:
                     return 0
                 await asyncio.sleep(TICK_S)
-        finally:
-            await engine.dispose()
 
     @staticmethod
     async def _run_job(job: Job) -> None:

@@ -9,28 +9,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.store.db import transaction
 from handoff import audit
 from handoff.auth import AccountError, Passwords, create_account, issue_token
 from handoff.models import ROLES
-
-
-@asynccontextmanager
-async def _transaction(settings: Settings) -> AsyncIterator[AsyncSession]:
-    from bot.store.db import create_engine, upgrade
-
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade(engine)
-        async with async_sessionmaker(engine, expire_on_commit=False)() as db, db.begin():
-            yield db
-    finally:
-        await engine.dispose()
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -45,7 +29,7 @@ def _read_password(from_stdin: bool) -> str:
 async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     try:
         password = _read_password(args.password_stdin)
-        async with _transaction(settings) as db:
+        async with transaction(settings.database_url) as db:
             account = await create_account(db, Passwords(), name=args.name, role=args.role,
                                            password=password)
             audit.record(db, "cli", "account.create", detail=account.name)
@@ -58,7 +42,7 @@ async def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        async with _transaction(settings) as db:
+        async with transaction(settings.database_url) as db:
             token = await issue_token(db, args.name)
             audit.record(db, "cli", "token.issue", detail=args.name)
     except AccountError as exc:

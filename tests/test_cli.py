@@ -105,3 +105,11 @@ def test_bad_configuration_is_a_clear_error(tmp_path: Path, nlu_cache: Path) -> 
     result = run_sanad(tmp_path, "chat", cache=nlu_cache, NLU_BACKEND="magic")
     assert result.returncode == 2 and "NLU_BACKEND" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_db_upgrade_and_one_worker_round(tmp_path: Path, nlu_cache: Path) -> None:
+    assert run_sanad(tmp_path, "db", "upgrade", cache=nlu_cache).returncode == 0
+    worker = run_sanad(tmp_path, "-v", "worker", "--once", cache=nlu_cache)
+    assert worker.returncode == 0, worker.stderr
+    for job in ("retention", "sla-escalation", "console-sessions"):
+        assert f"worker: {job} done" in worker.stderr

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,3 +104,22 @@ async def upgrade(engine: AsyncEngine) -> None:
             await conn.run_sync(_upgrade)
     except (OperationalError, DBAPIError, OSError) as exc:
         raise DatabaseUnavailable(f"cannot migrate the database: {type(exc).__name__}") from exc
+
+
+@asynccontextmanager
+async def open_database(url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on a migrated schema, disposed afterwards: for one-shot commands and jobs."""
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def transaction(url: str) -> AsyncIterator[AsyncSession]:
+    """One transaction on a migrated schema (CLI commands that read or write a few rows)."""
+    async with open_database(url) as engine, \
+            async_sessionmaker(engine, expire_on_commit=False)() as db, db.begin():
+        yield db
