@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.config import SUPPORTED_LANGUAGES, ConfigError, Settings
-from bot.content import ContentError
+from bot.content import ContentError, Problem
 from bot.store.db import DatabaseUnavailable
 
 log = logging.getLogger("sanad")
@@ -64,18 +64,23 @@ async def cmd_nlu_test(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_content_check(args: argparse.Namespace, settings: Settings) -> int:
     from bot.channels.telegram_commands import load_commands
+    from bot.channels.whatsapp_templates import check as check_whatsapp_templates
     from bot.content import check
     from bot.i18n import UiCatalog
 
-    problems = check()
-    try:
-        problems += UiCatalog.load().check()
-    except ContentError as exc:
-        problems += exc.problems
-    try:
+    def interface_texts() -> list[Problem]:
+        return UiCatalog.load().check()
+
+    def telegram_commands() -> list[Problem]:
         load_commands()
-    except ContentError as exc:
-        problems += exc.problems
+        return []
+
+    problems: list[Problem] = []
+    for checker in (check, interface_texts, telegram_commands, check_whatsapp_templates):
+        try:
+            problems += checker()
+        except ContentError as exc:  # a file too broken to check further
+            problems += exc.problems
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:

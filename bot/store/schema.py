@@ -13,6 +13,7 @@ from sqlalchemy import MetaData
 MODEL_MODULES = (
     "bot.store.models",
     "handoff.models",
+    "bot.channels.whatsapp_store",
 )
 
 

@@ -74,6 +74,10 @@ def configured_channels(sanad: Sanad, *, telegram_polling: bool = False) -> list
         from bot.channels.telegram import TelegramChannel
 
         mounts.append(TelegramChannel(sanad, polling=telegram_polling).mount)
+    if sanad.settings.whatsapp_token:
+        from bot.channels.whatsapp import WhatsAppChannel
+
+        mounts.append(WhatsAppChannel(sanad).mount)
     return mounts
 
 
