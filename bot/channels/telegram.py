@@ -32,7 +32,7 @@ import asyncio
 import hmac
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from aiohttp import web
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
 
+from bot.channels.lifecycle import bind_to_app
 from bot.channels.telegram_commands import load_commands
 from bot.channels.telegram_render import Chunk, render
 from bot.channels.telegram_request import AiohttpRequest
@@ -102,14 +103,7 @@ class TelegramChannel:
             self.metrics = app.get(METRICS)
         if not self.polling:
             app.router.add_post(WEBHOOK_PATH, self.webhook)
-        app.cleanup_ctx.append(self._lifecycle)
-
-    async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()
+        bind_to_app(app, self)
 
     async def start(self) -> None:
         """Check the configuration, introduce the bot (getMe, commands), then receive."""

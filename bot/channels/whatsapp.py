@@ -28,13 +28,14 @@ import hashlib
 import hmac
 import logging
 import traceback
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
 from aiohttp import web
 
+from bot.channels.lifecycle import bind_to_app
 from bot.channels.whatsapp_api import GraphClient, GraphError, SendPolicy
 from bot.channels.whatsapp_errors import Disposition, classify
 from bot.channels.whatsapp_outbox import WhatsAppOutbox
@@ -135,14 +136,7 @@ class WhatsAppChannel:
             self.metrics = app.get(METRICS)
         app.router.add_get(WEBHOOK_PATH, self.verify)
         app.router.add_post(WEBHOOK_PATH, self.webhook)
-        app.cleanup_ctx.append(self._lifecycle)
-
-    async def _lifecycle(self, app: web.Application) -> AsyncIterator[None]:
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()
+        bind_to_app(app, self)
 
     async def start(self) -> None:
         await self.client.start()
