@@ -7,7 +7,7 @@ cases, erasure) so that an event and its effect commit or roll back together.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.messages import (
@@ -35,10 +35,17 @@ def _public_data(event: Event) -> dict[str, Any]:
     return {k: v for k, v in asdict(event).items() if k not in _PRIVATE_FIELDS}
 
 
-async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> bool:
-    """Persist ``events`` and their effects; True when the user was erased."""
+@dataclass(frozen=True)
+class Effects:
+    erased: bool = False
+    erased_message_ids: tuple[str, ...] = ()
+    """Platform ids of the chat's messages, when the user was erased: the channel deletes them."""
+
+
+async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> Effects:
+    """Persist ``events`` and their effects."""
     tx.record_events((event.name, _public_data(event)) for event in events)
-    erased = False
+    effects = Effects()
     for event in events:
         match event:
             case ModuleOpened(module_id=module_id):
@@ -68,6 +75,5 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> bool:
                 await queue.end_by_user(tx)
             case DataErased():
                 await queue.forget_user(tx)
-                await tx.erase_user()
-                erased = True
-    return erased
+                effects = Effects(erased=True, erased_message_ids=await tx.erase_user())
+    return effects

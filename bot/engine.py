@@ -109,9 +109,9 @@ class Engine:
             step = self._safely_route(ctx)
             if step.language:
                 tx.set_language(step.language, locked=True)
-            erased = await apply_effects(tx, step.events)
+            effects = await apply_effects(tx, step.events)
             outbox_ids: tuple[int, ...] = ()
-            if not erased:
+            if not effects.erased:
                 last = step.messages[-1].buttons if step.messages else ()
                 offered = [(b.id, b.title) for b in last]
                 await tx.save(Conversation(step.flow, step.state, step.data, offered))
@@ -126,7 +126,7 @@ class Engine:
             ctx.understanding.intent, ",".join(e.name for e in step.events) or "-",
         )
         return Turn(outbound=tuple(step.messages), events=tuple(step.events),
-                    outbox_ids=outbox_ids)
+                    outbox_ids=outbox_ids, erased_message_ids=effects.erased_message_ids)
 
     # --- understanding -------------------------------------------------------------------
     def _clean(self, raw: str) -> str:

@@ -189,3 +189,5 @@ class Turn:
     """True when the inbound was already processed (at-least-once delivery): send nothing."""
     outbox_ids: tuple[int, ...] = ()
     """Outbox rows holding ``outbound`` (written with the turn): mark them sent once sent."""
+    erased_message_ids: tuple[str, ...] = ()
+    """After "delete my data": the chat's platform message ids, for channels that can delete."""

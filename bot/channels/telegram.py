@@ -299,6 +299,9 @@ class TelegramChannel:
         if any(isinstance(e, QuickExit) for e in turn.events):
             await self._hide_chat(chat_id, user, ids)
             ids = []
+        elif turn.erased_message_ids:  # "delete my data" also clears what the chat shows
+            await self._delete_ids(chat_id, [*turn.erased_message_ids, *map(str, ids)])
+            ids = []
         try:
             for outbound in turn.outbound:
                 for chunk in render(outbound):
@@ -345,11 +348,14 @@ class TelegramChannel:
         except DatabaseUnavailable:
             log.warning("telegram quick exit: database unavailable, deleting the last message only")
             remembered = []
-        ids = sorted({*(int(i) for i in remembered if i.isdigit()), *extra})
-        for start in range(0, len(ids), DELETE_BATCH):
-            await self._delete(chat_id, ids[start:start + DELETE_BATCH])
+        await self._delete_ids(chat_id, [*remembered, *map(str, extra)])
         if self.metrics is not None:
             self.metrics.inc("sanad_telegram_quick_exits_total", "Chats hidden by a quick exit")
+
+    async def _delete_ids(self, chat_id: int, message_ids: Sequence[str]) -> None:
+        ids = sorted({int(i) for i in message_ids if i.isdigit()})
+        for start in range(0, len(ids), DELETE_BATCH):
+            await self._delete(chat_id, ids[start:start + DELETE_BATCH])
 
     async def _delete(self, chat_id: int, batch: list[int]) -> None:
         try:

@@ -364,13 +364,16 @@ class TurnTransaction:
             user_id=self.user.id, message_id=message_id, created_at=utcnow()
         ))
 
-    async def erase_user(self) -> None:
+    async def erase_user(self) -> tuple[str, ...]:
         """'Delete my data': remove everything that identifies the user or their answers.
 
         Events stay as anonymous counters (user_id set to NULL, no text in them). Cases are the
         back office's: ``handoff.queue.forget_user`` empties them first, in the same transaction.
+        Returns the chat's message ids, so the channel can delete the messages themselves.
         """
         user_id = self.user.id
+        message_ids = tuple(await self.db.scalars(
+            select(PlatformMessage.message_id).where(PlatformMessage.user_id == user_id)))
         await self.db.execute(update(EventRecord).where(EventRecord.user_id == user_id)
                               .values(user_id=None))
         for model in (ScreeningResult, Progress, PlatformMessage, Subscription, OutboxMessage,
@@ -379,3 +382,4 @@ class TurnTransaction:
         await self.db.execute(delete(User).where(User.id == user_id))
         self._user = None
         self._session_row = None
+        return message_ids

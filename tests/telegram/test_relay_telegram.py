@@ -51,3 +51,15 @@ async def test_a_reply_that_could_not_be_sent_is_delivered_when_telegram_recover
     await asyncio.sleep(1.2)  # one more round of the sender: nothing is sent twice
     texts = tg.texts(7302)
     assert len(texts) == 2 and "Sanad" in texts[0] and "menu" in texts[1], texts
+
+
+async def test_delete_my_data_also_clears_the_chat(tg: Harness) -> None:
+    updates = Updates(chat_id=7303, language_code="en")
+    assert await tg.post(updates.message("hello")) == 200
+    assert await tg.post(updates.message("/delete")) == 200
+    shown = set(tg.fake.sent_ids(7303))
+    assert await tg.post(updates.callback("pv:delete:yes")) == 200
+    deleted = {i for call in tg.fake.calls_to("deleteMessages")
+               for i in call.params["message_ids"]}
+    assert shown <= deleted, (shown, deleted)
+    assert "deleted" in tg.texts(7303)[-1]
