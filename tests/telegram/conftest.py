@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,16 +11,15 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event
-from sqlalchemy.exc import OperationalError
 
-from bot.app import Sanad, build
+from bot.app import Sanad
 from bot.channels.telegram import SECRET_HEADER, WEBHOOK_PATH, TelegramChannel
 from bot.channels.telegram_sender import SendPolicy
 from bot.config import Settings
 from bot.web.app import create_app
 from nlu import EmbeddedNLU
 from tests.conftest import make_settings
+from tests.support import bot_core, database_down  # noqa: F401 - re-exported for the tests
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.updates import Updates
 
@@ -82,13 +81,6 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
     await api.stop()
 
 
-@asynccontextmanager
-async def bot_core(settings: Settings, nlu: EmbeddedNLU) -> AsyncIterator[Sanad]:
-    sanad = await build(settings, nlu=nlu)
-    try:
-        yield sanad
-    finally:
-        await sanad.store.engine.dispose()  # not aclose(): the NLU is shared by the session
 
 
 @pytest.fixture
@@ -109,16 +101,3 @@ async def tg_any_db(database_url: str, embedded_nlu: EmbeddedNLU, fake: FakeBotA
         yield harness
 
 
-@contextmanager
-def database_down(sanad: Sanad) -> Iterator[None]:
-    """Every statement fails as if the server were gone, until the block ends."""
-    engine = sanad.store.engine.sync_engine
-
-    def refuse(*args: Any) -> None:
-        raise OperationalError("(outage)", {}, ConnectionRefusedError("database is down"))
-
-    event.listen(engine, "before_cursor_execute", refuse)
-    try:
-        yield
-    finally:
-        event.remove(engine, "before_cursor_execute", refuse)

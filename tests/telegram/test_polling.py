@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.channels.telegram import WEBHOOK_PATH
-from tests.telegram.conftest import Harness, bot_core, database_down, running, telegram_settings
+from tests.support import bot_core, database_down
+from tests.telegram.conftest import Harness, running, telegram_settings
 from tests.telegram.fake_bot_api import FakeBotAPI
 from tests.telegram.updates import Updates
 

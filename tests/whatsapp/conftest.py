@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -15,10 +15,9 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import event, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select, update
 
-from bot.app import Sanad, build
+from bot.app import Sanad
 from bot.channels.whatsapp import SIGNATURE_HEADER, WEBHOOK_PATH, WhatsAppChannel
 from bot.channels.whatsapp_api import SendPolicy
 from bot.config import Settings
@@ -31,6 +30,7 @@ from handoff import relay
 from handoff.queue import list_cases
 from nlu import EmbeddedNLU
 from tests.conftest import make_settings
+from tests.support import bot_core, database_down  # noqa: F401 - re-exported for the tests
 from tests.whatsapp.fake_graph_api import FakeGraphAPI
 from tests.whatsapp.payloads import Meta, sign
 
@@ -133,13 +133,6 @@ def whatsapp_settings(database_url: str, fake: FakeGraphAPI, **overrides: Any) -
     return make_settings(database_url, **values)
 
 
-@asynccontextmanager
-async def bot_core(settings: Settings, nlu: EmbeddedNLU) -> AsyncIterator[Sanad]:
-    sanad = await build(settings, nlu=nlu)
-    try:
-        yield sanad
-    finally:
-        await sanad.store.engine.dispose()  # not aclose(): the NLU is shared by the session
 
 
 @asynccontextmanager
@@ -200,15 +193,3 @@ async def wa_any_db(database_url: str, embedded_nlu: EmbeddedNLU, fake: FakeGrap
         yield harness
 
 
-@contextmanager
-def database_down(sanad: Sanad) -> Iterator[None]:
-    """Every statement fails as if the server had gone away, until the block ends."""
-    def refuse(*args: Any) -> None:
-        raise OperationalError("(outage)", {}, ConnectionRefusedError("database is down"))
-
-    engine = sanad.store.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", refuse)
-    try:
-        yield
-    finally:
-        event.remove(engine, "before_cursor_execute", refuse)
