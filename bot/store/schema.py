@@ -14,6 +14,7 @@ MODEL_MODULES = (
     "bot.store.models",
     "handoff.models",
     "bot.channels.whatsapp_store",
+    "bot.outreach.models",
 )
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 17:36:16.171286
+Create Date: 2026-11-23 18:50:30.481414
 """
 from __future__ import annotations
 
@@ -31,6 +31,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
         batch_op.create_index('ix_audit_log_case_at', ['case_id', 'at'], unique=False)
 
+    op.create_table('campaigns',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('messages', sa.JSON(), nullable=False),
+    sa.Column('segment', sa.String(length=1000), nullable=False),
+    sa.Column('scheduled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('window', sa.String(length=11), nullable=True),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('ignore_window', sa.Boolean(), nullable=False),
+    sa.Column('max_handoffs_per_hour', sa.Integer(), nullable=True),
+    sa.Column('attribution_hours', sa.Integer(), nullable=False),
+    sa.Column('cursor', sa.BigInteger(), nullable=False),
+    sa.Column('targeting_done', sa.Boolean(), nullable=False),
+    sa.Column('pause_reason', sa.String(length=120), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('paused_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns')),
+    sa.UniqueConstraint('name', name=op.f('uq_campaigns_name'))
+    )
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaigns_status'), ['status'], unique=False)
+
     op.create_table('caseworkers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -48,6 +73,13 @@ def upgrade() -> None:
     sa.Column('window_start', sa.DateTime(timezone=True), nullable=False),
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key', name=op.f('pk_login_throttles'))
+    )
+    op.create_table('outreach_send_rates',
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('next_slot', sa.Float(), nullable=False),
+    sa.Column('paused_until', sa.Float(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('channel', name=op.f('pk_outreach_send_rates'))
     )
     op.create_table('processed_inbound',
     sa.Column('channel', sa.String(length=16), nullable=False),
@@ -220,6 +252,29 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_subscriptions_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_subscriptions'))
     )
+    op.create_table('campaign_deliveries',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('outbox_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.String(length=12), nullable=False),
+    sa.Column('last_error', sa.String(length=64), nullable=True),
+    sa.Column('targeted_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_deliveries_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['outbox_id'], ['outbox.id'], name=op.f('fk_campaign_deliveries_outbox_id_outbox'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_campaign_deliveries_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaign_deliveries')),
+    sa.UniqueConstraint('campaign_id', 'user_id', name=op.f('uq_campaign_deliveries_campaign_id'))
+    )
+    with op.batch_alter_table('campaign_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaign_deliveries_outbox_id'), ['outbox_id'], unique=False)
+        batch_op.create_index('ix_campaign_deliveries_status', ['campaign_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_campaign_deliveries_user_id'), ['user_id'], unique=False)
+
     op.create_table('case_messages',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('case_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -283,6 +338,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_case_messages_case_id'))
 
     op.drop_table('case_messages')
+    with op.batch_alter_table('campaign_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaign_deliveries_user_id'))
+        batch_op.drop_index('ix_campaign_deliveries_status')
+        batch_op.drop_index(batch_op.f('ix_campaign_deliveries_outbox_id'))
+
+    op.drop_table('campaign_deliveries')
     op.drop_table('subscriptions')
     op.drop_table('sessions')
     with op.batch_alter_table('screening_results', schema=None) as batch_op:
@@ -325,8 +386,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_processed_inbound_created_at'))
 
     op.drop_table('processed_inbound')
+    op.drop_table('outreach_send_rates')
     op.drop_table('login_throttles')
     op.drop_table('caseworkers')
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaigns_status'))
+
+    op.drop_table('campaigns')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_log_case_at')
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))
