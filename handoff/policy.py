@@ -6,6 +6,7 @@
   reports.
 * ``outreach``: no case data at all (campaign work happens elsewhere).
 * ``admin``: accounts only, no case data: whoever manages logins should not also read threads.
+* The dashboard (aggregate, k-anonymised figures, no case data): supervisor, outreach, admin.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Protocol
 
 UNCLAIMED = ("waiting", "transferred")
 CASE_ROLES = ("caseworker", "supervisor")
+DASHBOARD_ROLES = ("supervisor", "outreach", "admin")
 
 
 class CaseLike(Protocol):
@@ -47,6 +49,10 @@ class Principal:
     @property
     def manages_accounts(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def sees_dashboard(self) -> bool:
+        return self.role in DASHBOARD_ROLES
 
 
 def can_see(principal: Principal, case: CaseLike) -> bool:

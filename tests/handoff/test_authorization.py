@@ -33,6 +33,8 @@ GETS = [
     ("/console/cases/{missing}",         302,  404, 404, 404, 403, 403),
     ("/console/reports",                 302,  403, 403, 200, 403, 403),
     ("/console/accounts",                302,  403, 403, 403, 403, 200),
+    ("/console/dashboard",               302,  403, 403, 200, 200, 200),
+    ("/console/dashboard.csv",           302,  403, 403, 200, 200, 200),
     ("/console/static/console.js",       200,  200, 200, 200, 200, 200),
 ]
 
