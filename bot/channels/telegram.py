@@ -251,7 +251,9 @@ class TelegramChannel:
             turn = await self.sanad.engine.handle_turn(
                 incoming.inbound, address=str(incoming.chat_id)
             )
-        except DatabaseUnavailable:
+        except DatabaseUnavailable as exc:
+            log.warning("telegram: update not processed, database unavailable (%s); "
+                        "answering 503 so Telegram delivers it again", exc.reason)
             self._count("database_unavailable")
             return 503  # nothing stored, nothing sent: Telegram will deliver it again
         except Exception as exc:
@@ -270,7 +272,7 @@ class TelegramChannel:
             self._count("failed")
             outcome = "failed"
         await self._settle(turn, outcome)
-        self._count("processed" if outcome == "sent" else outcome)
+        self._count("processed" if outcome in ("sent", "sent_unmarked") else outcome)
         return 200
 
     async def _settle(self, turn: Turn, outcome: str) -> None:
@@ -279,6 +281,8 @@ class TelegramChannel:
         store = self.sanad.store
         try:
             if outcome == "sent":
+                return  # marked sent with the message ids (_deliver)
+            if outcome == "sent_unmarked":
                 await mark_sent(store, turn.outbox_ids)
             elif outcome == "blocked":
                 await mark_failed(store, turn.outbox_ids, error="blocked")
@@ -302,10 +306,12 @@ class TelegramChannel:
         elif turn.erased_message_ids:  # "delete my data" also clears what the chat shows
             await self._delete_ids(chat_id, [*turn.erased_message_ids, *map(str, ids)])
             ids = []
+        delivered = False
         try:
             for outbound in turn.outbound:
                 for chunk in render(outbound):
                     ids.append(await self._send(chat_id, chunk))
+            delivered = True
         except UserBlockedBot:
             await self._mark_unreachable(user)
             return "blocked"
@@ -314,8 +320,9 @@ class TelegramChannel:
             self._count_send_error(exc)
             return "failed"
         finally:
-            await self._remember(user, ids)
-        return "sent"
+            # all sent: the outbox rows are marked sent in the same transaction
+            delivered = await self._remember(user, ids, turn.outbox_ids if delivered else ())
+        return "sent" if delivered else "sent_unmarked"
 
     async def deliver(self, address: str, messages: Sequence[Outbound]) -> None:
         """Outbox delivery (a caseworker's reply), in order with the chat's own turns."""
@@ -364,13 +371,19 @@ class TelegramChannel:
         except (TelegramError, UserBlockedBot) as exc:
             log.warning("telegram quick exit: deleteMessages failed: %s", type(exc).__name__)
 
-    async def _remember(self, user: UserRef, ids: Sequence[int]) -> None:
-        if not ids:
-            return
+    async def _remember(self, user: UserRef, ids: Sequence[int],
+                        sent_outbox_ids: Sequence[int] = ()) -> bool:
+        """Remember the chat's message ids (and mark ``sent_outbox_ids`` sent); True when
+        stored (nothing to store counts as stored)."""
+        if not ids and not sent_outbox_ids:
+            return True
         try:
-            await self.sanad.store.remember_messages(user, [str(i) for i in ids])
+            await self.sanad.store.remember_messages(user, [str(i) for i in ids],
+                                                     sent_outbox_ids=sent_outbox_ids)
         except DatabaseUnavailable:
             log.warning("telegram: message ids not remembered (database unavailable)")
+            return False
+        return True
 
     async def _mark_unreachable(self, user: UserRef) -> None:
         self._count("blocked")

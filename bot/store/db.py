@@ -26,15 +26,48 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached or written: callers answer 503 / 'try again later'."""
 
+    @property
+    def reason(self) -> str:
+        """``disk full``, ``read-only``, ``locked``, ``unreachable`` or the error class: safe
+        to log (never the statement or its parameters, which SQLAlchemy puts in messages)."""
+        cause = self.__cause__
+        return describe_error(cause) if cause is not None else str(self)
+
+
+def describe_error(exc: BaseException) -> str:
+    """A fixed label for a database error, from the driver's message or SQLSTATE."""
+    orig = getattr(exc, "orig", None) or exc
+    message = str(getattr(orig, "args", [""])[0] if getattr(orig, "args", None) else "").lower()
+    state = str(getattr(orig, "sqlstate", "") or getattr(orig, "pgcode", "") or "")
+    if "disk is full" in message or "disk full" in message or state == "53100":
+        return "disk full"
+    if "readonly" in message or "read-only" in message or state == "25006":
+        return "read-only"
+    if "database is locked" in message:
+        return "locked"
+    if isinstance(orig, (ConnectionError, OSError)) or "connect" in message:
+        return "unreachable"
+    return type(orig).__name__
+
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine with the settings each backend needs to behave under load."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        from bot.store.sqlite_inline import inline_creator
+
+        creator = inline_creator(url, timeout=30)
+        if creator is None:
+            engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        else:  # see sqlite_inline: no thread hop per call, in-process writers queue on the pool
+            engine = create_async_engine(url, echo=echo, async_creator=creator,
+                                         pool_size=1, max_overflow=0, pool_timeout=60)
         _configure_sqlite(engine)
         return engine
+    # No pool_pre_ping: it costs a round trip per transaction (two or three per turn). After a
+    # server restart the first statement on a stale connection fails instead: that request
+    # gets DatabaseUnavailable (Telegram: 503, delivered again) and the pool is invalidated.
     return create_async_engine(
-        url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800
+        url, echo=echo, pool_size=10, max_overflow=20, pool_pre_ping=False, pool_recycle=1800
     )
 
 
@@ -103,7 +136,7 @@ async def upgrade(engine: AsyncEngine) -> None:
         async with engine.begin() as conn:
             await conn.run_sync(_upgrade)
     except (OperationalError, DBAPIError, OSError) as exc:
-        raise DatabaseUnavailable(f"cannot migrate the database: {type(exc).__name__}") from exc
+        raise DatabaseUnavailable(f"cannot migrate the database: {describe_error(exc)}") from exc
 
 
 @asynccontextmanager
@@ -119,7 +152,17 @@ async def open_database(url: str) -> AsyncIterator[AsyncEngine]:
 
 @asynccontextmanager
 async def transaction(url: str) -> AsyncIterator[AsyncSession]:
-    """One transaction on a migrated schema (CLI commands that read or write a few rows)."""
-    async with open_database(url) as engine, \
-            async_sessionmaker(engine, expire_on_commit=False)() as db, db.begin():
-        yield db
+    """One transaction on a migrated schema (CLI commands that read or write a few rows).
+
+    A database that cannot be written (full disk, read-only) or reached is a
+    :class:`DatabaseUnavailable`, not a traceback quoting the statement and its parameters."""
+    try:
+        async with open_database(url) as engine, \
+                async_sessionmaker(engine, expire_on_commit=False)() as db, db.begin():
+            yield db
+    except (OperationalError, OSError) as exc:
+        raise DatabaseUnavailable(describe_error(exc)) from exc
+    except DBAPIError as exc:  # constraint violations stay what they are
+        if describe_error(exc) not in ("disk full", "read-only", "unreachable"):
+            raise
+        raise DatabaseUnavailable(describe_error(exc)) from exc

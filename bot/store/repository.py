@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -70,6 +70,14 @@ class Profile:
     open_case_id: int | None = None
     resume: tuple[str, int] | None = None
     """The module last read but not finished, and the position reached."""
+    governorate: str | None = None
+    joined_via: str | None = None
+    subscription: tuple[str, ...] | None = None
+    """The topics of the user's opt-in to tips; None when they are not subscribed."""
+
+    @property
+    def subscribed(self) -> bool:
+        return self.subscription is not None
 
 
 class KeyedLocks:
@@ -94,6 +102,75 @@ class KeyedLocks:
 
 
 _DB_ERRORS = (OperationalError, DBAPIError, OSError, ConnectionError)
+
+
+def _insert_ignoring_conflicts(db: AsyncSession, model: Any) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` into the model's table (a Core statement: no ORM
+    bulk-insert machinery); ``rowcount`` tells whether the row was new. Values go in as
+    execution parameters."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    def build(dialect: str) -> Any:
+        module = postgresql if dialect == "postgresql" else sqlite
+        return module.insert(model.__table__).on_conflict_do_nothing()
+
+    return _statement(db, f"insert-ignore:{model.__tablename__}", build)
+
+
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _statement(db: AsyncSession, name: str, build: Any) -> Any:
+    """A hot-path statement built once per dialect and reused with bound parameters:
+    building a select and computing its cache key costs more than running it on SQLite."""
+    dialect = db.get_bind().dialect.name
+    statement = _STATEMENTS.get((dialect, name))
+    if statement is None:
+        statement = _STATEMENTS[(dialect, name)] = build(dialect)
+    return statement
+
+
+def _user_id_query(dialect: str) -> Any:
+    return select(User.id).where(User.key == bindparam("user_key"))
+
+
+def _load_query(dialect: str) -> Any:
+    """The user, their session, open case and subscription, in one round trip (the user row
+    locked on PostgreSQL, so one user's turns are serialised across processes)."""
+    open_case = (
+        select(Case.id).where(Case.user_id == User.id, Case.status != "closed")
+        .order_by(Case.id.desc()).limit(1).scalar_subquery()
+    )
+    topics = select(Subscription.topics).where(Subscription.user_id == User.id).scalar_subquery()
+    query = (select(User, Session, open_case, topics)
+             .outerjoin(Session, Session.user_id == User.id)
+             .where(User.key == bindparam("user_key")))
+    return query.with_for_update(of=User) if dialect == "postgresql" else query
+
+
+def _progress_query(dialect: str) -> Any:
+    return (select(Progress).where(Progress.user_id == bindparam("user_id"))
+            .order_by(Progress.updated_at))
+
+
+def _remember_query(dialect: str) -> Any:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    table = PlatformMessage.__table__
+    source = select(
+        User.id, bindparam("message_id", type_=table.c.message_id.type),
+        bindparam("now", type_=table.c.created_at.type),
+    ).where(User.key == bindparam("user_key"))
+    module = postgresql if dialect == "postgresql" else sqlite
+    return (module.insert(table)
+            .from_select(["user_id", "message_id", "created_at"], source)
+            .on_conflict_do_nothing())
+
+
+def _mark_sent_query(dialect: str) -> Any:
+    return (update(OutboxMessage).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+            .values(status="sent", sent_at=bindparam("now"), lease_until=None)
+            .execution_options(synchronize_session=False))
 
 
 class Store:
@@ -143,22 +220,29 @@ class Store:
             return False
 
     async def _user_id(self, db: AsyncSession, user: UserRef) -> int | None:
-        return await db.scalar(select(User.id).where(User.key == user.key))
+        return await db.scalar(_statement(db, "user-id", _user_id_query), {"user_key": user.key})
 
-    async def remember_messages(self, user: UserRef, message_ids: Iterable[str]) -> None:
-        """Keep the ids (never the text) of messages in a chat, for quick-exit deletion."""
+    async def remember_messages(self, user: UserRef, message_ids: Iterable[str], *,
+                                sent_outbox_ids: Iterable[int] = ()) -> None:
+        """Keep the ids (never the text) of messages in a chat, for quick-exit deletion.
+
+        ``sent_outbox_ids``: the turn's outbox rows the channel has just delivered, marked
+        sent in the same transaction (what :func:`bot.outbox.mark_sent` does, one round trip
+        less per turn).
+        """
         ids = list(dict.fromkeys(message_ids))
-        if not ids:
+        sent = list(sent_outbox_ids)
+        if not ids and not sent:
             return
         async with self.session() as db:
-            user_id = await self._user_id(db, user)
-            if user_id is None:
-                return
-            known = set(await db.scalars(select(PlatformMessage.message_id).where(
-                PlatformMessage.user_id == user_id, PlatformMessage.message_id.in_(ids))))
-            now = utcnow()
-            db.add_all(PlatformMessage(user_id=user_id, message_id=m, created_at=now)
-                       for m in ids if m not in known)
+            if sent:
+                await db.execute(_statement(db, "mark-sent", _mark_sent_query),
+                                 {"ids": sent, "now": utcnow()})
+            if ids:  # INSERT ... SELECT: no row when the user is gone (erased meanwhile)
+                now = utcnow()
+                await db.execute(_statement(db, "remember", _remember_query),
+                                 [{"user_key": user.key, "message_id": m, "now": now}
+                                  for m in ids])
 
     async def take_messages(self, user: UserRef, *, newer_than: timedelta) -> list[str]:
         """Remove and return the message ids of a chat that are recent enough to delete."""
@@ -213,31 +297,22 @@ class TurnTransaction:
 
     # --- loading -----------------------------------------------------------------------
     async def claim_inbound(self, message_id: str) -> bool:
-        """Record a platform message id; False when it was processed before (a duplicate)."""
-        exists = await self.db.scalar(
-            select(func.count()).select_from(ProcessedInbound).where(
-                ProcessedInbound.channel == self.ref.channel,
-                ProcessedInbound.message_id == message_id,
-            )
-        )
-        if exists:
-            return False
-        try:
-            async with self.db.begin_nested():
-                self.db.add(ProcessedInbound(
-                    channel=self.ref.channel, message_id=message_id, created_at=utcnow()
-                ))
-        except IntegrityError:
-            return False
-        return True
+        """Record a platform message id; False when it was processed before (a duplicate).
+
+        One ``INSERT ... ON CONFLICT DO NOTHING``: on PostgreSQL a concurrent claim of the same
+        id in another process waits for that transaction and then inserts nothing.
+        """
+        result = await self.db.execute(
+            _insert_ignoring_conflicts(self.db, ProcessedInbound),
+            {"channel": self.ref.channel, "message_id": message_id, "created_at": utcnow()})
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def load(self, *, address: str | None = None) -> tuple[Profile, Conversation]:
         """Get or create the user (locking the row on PostgreSQL) and their conversation."""
         now = utcnow()
-        query = select(User).where(User.key == self.ref.key)
-        if self.db.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        user = await self.db.scalar(query)
+        found = (await self.db.execute(_statement(self.db, "load", _load_query),
+                                       {"user_key": self.ref.key})).first()
+        user, row, open_case, topics = found if found is not None else (None, None, None, None)
         is_new = user is None
         if user is None:
             user = User(
@@ -253,7 +328,6 @@ class TurnTransaction:
         user.unreachable = False
         self._user = user
 
-        row = await self.db.get(Session, user.id)
         self._session_row = row
         conversation = Conversation()
         if row is not None:
@@ -264,20 +338,17 @@ class TurnTransaction:
                 flow=row.flow, state=row.state, data=data,
                 offered=[(str(b[0]), str(b[1])) for b in row.offered or []],
             )
-        progress = list(await self.db.scalars(
-            select(Progress).where(Progress.user_id == user.id).order_by(Progress.updated_at)
-        ))
+        progress = [] if is_new else list(await self.db.scalars(
+            _statement(self.db, "progress", _progress_query), {"user_id": user.id}))
         completed = [p.module_id for p in progress if p.completed]
         unfinished = [p for p in progress if not p.completed and p.position > 0]
         resume = (unfinished[-1].module_id, unfinished[-1].position) if unfinished else None
-        open_case = await self.db.scalar(
-            select(Case.id).where(Case.user_id == user.id, Case.status != "closed")
-            .order_by(Case.id.desc()).limit(1)
-        )
         profile = Profile(
             user_id=user.id, channel=user.channel, is_new=is_new, language=user.language,
             language_locked=user.language_locked, age_band=user.age_band,
             completed_modules=frozenset(completed), open_case_id=open_case, resume=resume,
+            governorate=user.governorate, joined_via=user.joined_via,
+            subscription=None if topics is None else tuple(str(t) for t in topics),
         )
         return profile, conversation
 
@@ -295,6 +366,14 @@ class TurnTransaction:
 
     def set_age_band(self, age_band: str) -> None:
         self.user.age_band = age_band
+
+    def set_governorate(self, governorate: str) -> None:
+        self.user.governorate = governorate
+
+    def set_joined_via(self, code: str) -> None:
+        """Campaign attribution: the first code wins and is never overwritten."""
+        if self.user.joined_via is None:
+            self.user.joined_via = code
 
     async def save(self, conversation: Conversation) -> None:
         sealed = (
