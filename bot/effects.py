@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.messages import (
+    Attributed,
     DataErased,
     Event,
     HandoffEnded,
@@ -67,8 +68,14 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> Effects
                 await queue.open_or_join(tx, event)
             case RelayedToCase(text=text):
                 await queue.add_user_message(tx, text)
-            case Subscribed(topics=topics):
+            case Subscribed(topics=topics, governorate=governorate, age_band=age_band):
                 await tx.subscribe(topics)
+                if governorate:
+                    tx.set_governorate(governorate)
+                if age_band:
+                    tx.set_age_band(age_band)
+            case Attributed(joined_via=code):
+                tx.set_joined_via(code)
             case Unsubscribed():
                 await tx.unsubscribe()
             case HandoffEnded():

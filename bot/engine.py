@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.attribution import campaign_code, split_tag
 from bot.config import SUPPORTED_LANGUAGES, Settings
 from bot.content import ContentLibrary
 from bot.effects import apply_effects
@@ -23,7 +24,7 @@ from bot.flood import FloodGuard, Verdict
 from bot.flows import default_flows
 from bot.flows.base import FlowRegistry, StaffAvailability, Step, TurnContext, Understanding
 from bot.i18n import UiCatalog
-from bot.messages import Inbound, Outbound, Turn
+from bot.messages import Attributed, Inbound, Outbound, Turn
 from bot.outbox import record_turn_replies
 from bot.store.repository import Conversation, Profile, Store, utcnow
 from nlu import NLUBackend, ParseResult
@@ -76,6 +77,10 @@ class Engine:
             _fold(w) for w in (*ui_words(ui, "words.exit"), *settings.safe_words)
         }
         self._sos_words = {_fold(w) for w in ("sos", *ui_words(ui, "words.sos"))}
+        # Opt-out: these always unsubscribe; the short ones ("stop", "الغاء") only a subscriber,
+        # and not where a flow gives them a meaning of its own (screening, a caseworker chat).
+        self._unsubscribe_words = {_fold(w) for w in ui_words(ui, "words.unsubscribe")}
+        self._stop_words = {_fold(w) for w in ui_words(ui, "words.unsubscribe_short")}
 
     async def handle_turn(
         self, inbound: Inbound, *, address: str | None = None, language: str | None = None
@@ -107,6 +112,9 @@ class Engine:
                 flows=self.flows, now=utcnow(), staff=staff,
             )
             step = self._safely_route(ctx)
+            code = campaign_code(text, inbound.start_payload) if profile.is_new else None
+            if code:
+                step.events.append(Attributed(code))
             if step.language:
                 tx.set_language(step.language, locked=True)
             effects = await apply_effects(tx, step.events)
@@ -203,7 +211,9 @@ class Engine:
             if owner is not None:
                 return owner.handle(ctx)
         if command:
-            return self._run_command(ctx, command)
+            return self._run_command(ctx, command, in_relay=in_relay)
+        if ctx.profile.is_new and ctx.text and not split_tag(ctx.text)[0]:
+            return ctx.start("menu", welcome=True)  # a click-to-chat message that is only a tag
         if in_relay:
             return self.flows.get("handoff").handle(ctx)
         if confident and intent in _INTERRUPTS and ctx.conversation.flow not in _INTERRUPTS[intent]:
@@ -214,6 +224,18 @@ class Engine:
         if ctx.conversation.flow in self.flows:
             return self.flows.get(ctx.conversation.flow).handle(ctx)
         return ctx.start("menu")
+
+    def _stop_word(self, ctx: TurnContext, keeps_place: bool) -> Step:
+        """A subscriber's bare "stop": opt-out, except inside screening or a caseworker chat,
+        where the flow's own meaning wins and a one-tap "stop tips" is offered beside it."""
+        if not keeps_place:
+            return ctx.start("subscribe", entry="stop")
+        step = self.flows.get(ctx.conversation.flow).handle(ctx)
+        offer = ctx.say("subscribe.stop_offer", ctx.button("sub:stop", "subscribe.stop_button"))
+        last_has_buttons = bool(step.messages and step.messages[-1].buttons)
+        step.messages.insert(len(step.messages) - 1 if last_has_buttons else len(step.messages),
+                             offer)
+        return step
 
     @staticmethod
     def _is_emergency(ctx: TurnContext) -> bool:
@@ -239,14 +261,23 @@ class Engine:
         if _fold(text) in self._sos_words:
             return Command("sos")
         if not text.startswith("/"):
+            if _fold(text) in self._unsubscribe_words:
+                return Command("unsubscribe")
+            if _fold(text) in self._stop_words and ctx.profile.subscribed:
+                return Command("stop_word")
             return None
         head, _, argument = text[1:].partition(" ")
         name = head.split("@", 1)[0].lower()
         return Command(_COMMAND_ALIASES.get(name, name), argument.strip())
 
-    def _run_command(self, ctx: TurnContext, command: Command) -> Step:
+    def _run_command(self, ctx: TurnContext, command: Command, *, in_relay: bool) -> Step:
         if command.name == "start":
-            return ctx.start("menu", welcome=True, payload=command.argument or None)
+            return ctx.start("menu", welcome=True)
+        keeps_place = in_relay or ctx.conversation.flow == "screening"
+        if command.name == "unsubscribe" and keeps_place:
+            return self._continue(ctx, ctx.start("subscribe", entry="stop_here"))
+        if command.name == "stop_word":
+            return self._stop_word(ctx, keeps_place)
         target = _COMMAND_TARGETS.get(command.name)
         if target is None:
             return ctx.start("menu", unknown_command=True)

@@ -149,12 +149,24 @@ class LanguageChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class Subscribed(Event):
+    """An explicit opt-in to tips (a new one or changed choices); the values are the outreach
+    segment vocabulary (topic ids, governorate ids, age band ids), never free text."""
+
     topics: tuple[str, ...] = ()
+    governorate: str | None = None
+    age_band: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Unsubscribed(Event):
-    pass
+    """Opt-out: no campaign message may reach the user after this turn commits."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attributed(Event):
+    """A new user arrived through a campaign or partner link (a validated slug)."""
+
+    joined_via: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,14 @@ import pytest
 
 from bot.app import Sanad
 from bot.content import LANGUAGES
-from bot.messages import Inbound, ModuleCompleted, ModuleRated, QuizAnswered, Turn
+from bot.messages import (
+    Inbound,
+    ModuleCompleted,
+    ModuleRated,
+    QuizAnswered,
+    Subscribed,
+    Turn,
+)
 
 
 class Reader:
@@ -101,3 +108,21 @@ async def test_hotlines_are_reachable_in_every_language(sanad_sqlite: Sanad) -> 
         assert "122" in text and "123" in text
         child = await reader(button="sv:child")
         assert "16000" in child.outbound[0].text
+
+
+
+async def test_a_useful_module_offers_tips_until_the_user_subscribes(sanad_sqlite: Sanad) -> None:
+    reader = Reader(sanad_sqlite, "tips-offer", "en")
+    end = await read_to_the_end(reader, await reader(button="aw:open:check_job_offer"))
+    assert "sub:yes" not in ids(end)  # "was this useful?" comes first
+    rated = await reader(button="aw:rate:check_job_offer:1")
+    assert "sub:yes" in ids(rated)
+    topics = await reader(button="sub:yes")  # one tap from the module to the choice of topics
+    assert "sub:topic:all" in ids(topics)
+    for tap in ("sub:topic:all", "sub:lang:en", "sub:gov:skip", "sub:age:skip"):
+        await reader(button=tap)
+    assert any(isinstance(e, Subscribed) for e in reader.events)
+    await read_to_the_end(reader, await reader(button="aw:open:online_recruitment"))
+    rated_again = await reader(button="aw:rate:online_recruitment:1")
+    assert "sub:yes" not in ids(rated_again)  # subscribed: no more offers
+    assert "aw:topics" in ids(rated_again)

@@ -18,6 +18,7 @@ from .models import ContentError, Module, Problem, ProblemLog, ScreeningSpec, Se
 from .modules import load_module, module_files
 from .screening import load_screening
 from .services import load_services
+from .subscribe import SubscribeSpec, load_subscribe
 
 #: Environment variable that points the bot at another content directory.
 CONTENT_DIR_ENV = "SANAD_CONTENT_DIR"
@@ -45,6 +46,7 @@ class _Parsed:
     modules: Mapping[str, tuple[Module, ...]]
     services: tuple[Service, ...]
     screening: ScreeningSpec | None
+    subscribe: SubscribeSpec
 
 
 def parse_content(root: Path | None = None) -> tuple[_Parsed, list[Problem]]:
@@ -53,7 +55,7 @@ def parse_content(root: Path | None = None) -> tuple[_Parsed, list[Problem]]:
     log = ProblemLog()
     if not root.is_dir():
         log.add(root.as_posix(), "file", "content directory not found")
-        return _Parsed(MappingProxyType({}), (), None), log.problems
+        return _Parsed(MappingProxyType({}), (), None, SubscribeSpec((), (), ())), log.problems
 
     modules: dict[str, tuple[Module, ...]] = {}
     for lang in LANGUAGES:
@@ -64,7 +66,10 @@ def parse_content(root: Path | None = None) -> tuple[_Parsed, list[Problem]]:
     screening = load_screening(root, log, frozenset(s.id for s in services),
                                frozenset(s.id for s in services if s.verified))
     _cross_check_modules(root, modules, log)
-    return _Parsed(MappingProxyType(modules), services, screening), log.problems
+    subscribe = load_subscribe(
+        root, log, frozenset(m.id for lang in LANGUAGES for m in modules[lang]),
+        frozenset(o.id for o in screening.age_options) if screening else frozenset())
+    return _Parsed(MappingProxyType(modules), services, screening, subscribe), log.problems
 
 
 def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
@@ -125,7 +130,7 @@ def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
 class ContentLibrary:
     """Validated, read-only content. Build it with ``ContentLibrary.load()``."""
 
-    __slots__ = ("_modules", "_screening", "_services", "_show_drafts")
+    __slots__ = ("_modules", "_screening", "_services", "_show_drafts", "_subscribe")
 
     def __init__(self, parsed: _Parsed, *, show_drafts: bool) -> None:
         if parsed.screening is None:  # only reachable with problems, which load() raises
@@ -134,6 +139,7 @@ class ContentLibrary:
         self._services = parsed.services
         self._screening = parsed.screening
         self._show_drafts = show_drafts
+        self._subscribe = parsed.subscribe
 
     @classmethod
     def load(cls, root: Path | None = None, *, show_drafts: bool = True) -> ContentLibrary:
@@ -188,3 +194,9 @@ class ContentLibrary:
     def screening(self) -> ScreeningSpec:
         """The risk questionnaire."""
         return self._screening
+
+    # --- opt-in choices ------------------------------------------------------------------
+    @property
+    def subscribe(self) -> SubscribeSpec:
+        """Topics, governorates and age bands a user may choose when opting in to tips."""
+        return self._subscribe

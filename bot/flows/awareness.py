@@ -120,6 +120,8 @@ class AwarenessFlow:
                    for m in nexts if m is not None and m.id not in done][:2]
         if module is not None and module.quiz:
             buttons.append(ctx.button(f"aw:quiz:{module.id}", "awareness.quiz_button"))
+        if not ctx.profile.subscribed:  # the moment someone found a topic useful
+            buttons.append(ctx.button("sub:yes", "awareness.tips_button"))
         buttons += [ctx.button("aw:topics", "awareness.topics_button"),
                     ctx.button("menu", "common.menu")]
         return buttons

@@ -20,6 +20,8 @@ INTENT_ROUTES: dict[str, tuple[str, dict[str, Any]]] = {
     "privacy_info": ("privacy", {"entry": "info"}),
     "delete_my_data": ("privacy", {"entry": "delete"}),
     "change_language": ("language", {}),
+    "subscribe": ("subscribe", {}),
+    "unsubscribe": ("subscribe", {"entry": "stop"}),
     "greet": ("menu", {"greeting": True}),
     "thanks": ("menu", {"intro": "menu.thanks"}),
     "goodbye": ("menu", {"intro": "menu.goodbye"}),
@@ -61,8 +63,10 @@ class MenuFlow:
     def start(
         self, ctx: TurnContext, *, welcome: bool = False, greeting: bool = False,
         intro: str | None = None, media: str | None = None, empty: bool = False,
-        unknown_command: bool = False, payload: str | None = None,
+        unknown_command: bool = False,
     ) -> Step:
+        """The menu, after an optional intro line (campaign codes are the engine's business:
+        they are stored as an event, never put in the conversation or shown)."""
         messages = []
         if welcome or (greeting and ctx.profile.is_new) or (ctx.profile.is_new and not intro):
             messages.append(ctx.say("menu.welcome"))
@@ -77,8 +81,7 @@ class MenuFlow:
         prompt = ctx.t(intro) + "\n\n" + ctx.t("menu.prompt") if intro else ctx.t("menu.prompt")
         buttons = tuple(ctx.button(button_id, key) for button_id, key in MENU_ITEMS)
         messages.append(ctx.say_text(prompt, *buttons))
-        data = {"joined_via": payload} if payload else {}
-        return Step(messages=messages, flow="menu", state="menu.main", data=data)
+        return Step(messages=messages, flow="menu", state="menu.main")
 
     def handle(self, ctx: TurnContext) -> Step:
         target = _BUTTON_TARGETS.get(ctx.button_id or "")

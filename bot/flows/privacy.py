@@ -53,11 +53,22 @@ class PrivacyFlow:
     @staticmethod
     def _summary(ctx: TurnContext) -> Step:
         profile = ctx.profile
+        spec = ctx.content.subscribe
+        ages = {o.id: o.title[ctx.lang] for o in ctx.content.screening.age_options}
+        places = {g.id: g.name[ctx.lang] for g in spec.governorates}
+        topics = {t.id: t.title[ctx.lang] for t in spec.topics}
+        not_given = ctx.t("privacy.not_given")
+        tips = (ctx.t("subscribe.separator").join(topics.get(t, t) for t in profile.subscription)
+                if profile.subscription is not None else ctx.t("privacy.no_tips"))
         text = ctx.t(
             "privacy.summary", language=ctx.ui.text(ctx.lang, "language.name"),
             modules=len(profile.completed_modules),
-            age=profile.age_band or ctx.t("privacy.not_given"),
+            age=ages.get(profile.age_band or "", profile.age_band or not_given),
             case=ctx.t("privacy.case_open") if profile.open_case_id else ctx.t("privacy.no_case"),
+            governorate=places.get(profile.governorate or "", profile.governorate or not_given),
+            tips=tips,
+            # the campaign code itself is never shown: someone may be reading along
+            joined=ctx.t("privacy.joined_link") if profile.joined_via else not_given,
         )
         return Step(
             messages=[ctx.say_text(
