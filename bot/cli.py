@@ -131,7 +131,8 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port or settings.port
     try:
         await runner.setup()  # starts the channels (Telegram: getMe, commands, webhook)
-        await web.TCPSite(runner, args.host, port).start()
+        # --reuse-port: several `sanad serve` processes share one port (Linux SO_REUSEPORT)
+        await web.TCPSite(runner, args.host, port, reuse_port=args.reuse_port or None).start()
         log.warning("sanad serve listening on http://%s:%s", args.host, port)
         await asyncio.Event().wait()
     finally:
@@ -194,10 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="default: $PORT or 8080")
     serve.add_argument("--polling", action="store_true",
                        help="development: get Telegram updates by polling, not the webhook")
+    serve.add_argument("--reuse-port", action="store_true",
+                       help="SO_REUSEPORT: run several serve processes on one port "
+                            "(PostgreSQL; the kernel spreads connections over them)")
     serve.set_defaults(handler=cmd_serve)
 
-    worker = commands.add_parser("worker", help="background jobs (retention clean-up, ...)")
-    worker.add_argument("--once", action="store_true", help="run each job once and exit")
+    worker = commands.add_parser("worker", help="background jobs (campaign sending, "
+                                                 "retention clean-up, SLA escalation)")
+    worker.add_argument("--once", action="store_true",
+                        help="run each job once, send what is due, and exit")
     worker.set_defaults(handler=cmd_worker)
 
     db = commands.add_parser("db", help="database")
@@ -218,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     from handoff.cli import register as register_caseworker_commands
 
     register_caseworker_commands(commands)
+    from bot.outreach.cli import register as register_campaign_commands
+
+    register_campaign_commands(commands)
     return parser
 
 
@@ -234,10 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"sanad: configuration error: {exc}", file=sys.stderr)
         return 2
+    from bot import outbox
+
+    outbox.configure(settings.outbox_lease_seconds)
     try:
         return asyncio.run(args.handler(args, settings))
     except DatabaseUnavailable as exc:
-        print(f"sanad: the database is unavailable ({exc})", file=sys.stderr)
+        print(f"sanad: the database is unavailable ({exc.reason}); the command did not complete",
+              file=sys.stderr)
         return 3
     except ConfigError as exc:  # found while starting (e.g. a channel's settings)
         print(f"sanad: configuration error: {exc}", file=sys.stderr)

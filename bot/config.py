@@ -50,6 +50,20 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    """Messages per second: a positive number."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of messages per second, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name} must be more than 0, got {raw!r}")
+    return value
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = (env.get(name) or default).strip().lower()
     if value not in choices:
@@ -87,6 +101,18 @@ class Settings:
     port: int = 8080
     sla_urgent_minutes: int = 5
     sla_high_minutes: int = 30
+    telegram_rate: float = 25.0
+    """Campaign messages per second on Telegram, across all workers (SANAD_TELEGRAM_RATE)."""
+    whatsapp_rate: float = 60.0
+    """Campaign messages per second on WhatsApp, across all workers (SANAD_WHATSAPP_RATE)."""
+    outbox_lease_seconds: int = 60
+    """How long a sender owns an outbox row it is delivering; after a crash the row is
+    delivered again once this has passed (``SANAD_OUTBOX_LEASE_SECONDS``)."""
+
+    @property
+    def campaign_rates(self) -> dict[str, float]:
+        """Campaign messages per second per channel."""
+        return {"telegram": self.telegram_rate, "whatsapp": self.whatsapp_rate}
 
     @property
     def is_sqlite(self) -> bool:
@@ -151,7 +177,19 @@ class Settings:
             port=_int(env, "PORT", 8080, minimum=1),
             sla_urgent_minutes=_int(env, "SANAD_SLA_URGENT_MIN", 5, minimum=1),
             sla_high_minutes=_int(env, "SANAD_SLA_HIGH_MIN", 30, minimum=1),
+            telegram_rate=_rate(env, "SANAD_TELEGRAM_RATE", 25.0),
+            whatsapp_rate=_rate(env, "SANAD_WHATSAPP_RATE", 60.0),
+            outbox_lease_seconds=_outbox_lease(env),
         )
+
+
+def _outbox_lease(env: Mapping[str, str]) -> int:
+    """``SANAD_OUTBOX_LEASE_SECONDS``: long enough for a send with its retries (a lease that
+    runs out mid-send means a second copy), short enough that a crash delays little."""
+    value = _int(env, "SANAD_OUTBOX_LEASE_SECONDS", 60, minimum=1)
+    if value > 3600:
+        raise ConfigError(f"SANAD_OUTBOX_LEASE_SECONDS must be at most 3600, got {value}")
+    return value
 
 
 def _local_key(env: Mapping[str, str], environment: str) -> bytes:

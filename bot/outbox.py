@@ -4,6 +4,13 @@ Producers (a caseworker's reply, a campaign) write a row in their own transactio
 :class:`OutboxSender` per channel leases due rows, hands them to the channel's deliverer and
 records the result, retrying with backoff. Delivery is at least once; the idempotency key makes
 enqueueing the same message twice a no-op.
+
+The crash window: a row is marked ``sent`` only after the platform answered. If the process
+dies (``kill -9``) after the platform accepted a message but before that mark is committed, the
+row's lease (``SANAD_OUTBOX_LEASE_SECONDS``) runs out and the message is sent again: Telegram
+has no idempotency key. At most the rows in flight at the kill are repeated: one per sender
+(it delivers one row at a time) plus one per chat whose turn was being answered. A message the
+platform never accepted is simply sent after the lease: never lost.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from bot.store.repository import Store, as_utc, utcnow
 log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
+"""The default lease; ``SANAD_OUTBOX_LEASE_SECONDS`` changes it through :func:`configure`."""
+_lease = LEASE
 DEFAULT_KINDS = ("caseworker", "reply")
 """Rows the generic sender delivers; campaigns have their own paced sender."""
 MAX_ATTEMPTS = 8
@@ -40,6 +49,16 @@ class PermanentDeliveryError(Exception):
 
 class Deliverer(Protocol):
     async def deliver(self, address: str, messages: Sequence[Outbound]) -> None: ...
+
+
+def configure(lease_seconds: int) -> None:
+    """Set the process-wide default lease (from ``Settings.outbox_lease_seconds``)."""
+    global _lease
+    _lease = timedelta(seconds=lease_seconds)
+
+
+def current_lease() -> timedelta:
+    return _lease
 
 
 def _seal(cipher: FieldCipher, messages: Sequence[Outbound]) -> bytes:
@@ -75,7 +94,7 @@ async def enqueue(
 
 async def record_turn_replies(
     db: AsyncSession, cipher: FieldCipher, *, user_id: int, channel: str,
-    messages: Sequence[Outbound], idempotency_key: str,
+    messages: Sequence[Outbound], idempotency_key: str, lease: timedelta | None = None,
 ) -> int:
     """A turn's replies, in the turn's transaction, already leased to the calling process.
 
@@ -87,7 +106,7 @@ async def record_turn_replies(
     row = OutboxMessage(
         user_id=user_id, channel=channel, kind="reply", idempotency_key=idempotency_key,
         payload_enc=_seal(cipher, messages), status="sending", attempts=1,
-        next_attempt_at=now, lease_until=now + LEASE, created_at=now,
+        next_attempt_at=now, lease_until=now + (lease or _lease), created_at=now,
     )
     db.add(row)
     await db.flush()
@@ -132,8 +151,9 @@ class OutboxSender:
 
     def __init__(self, store: Store, channel: str, deliverer: Deliverer, *,
                  user_key: str | None = None, batch: int = 20,
-                 kinds: tuple[str, ...] = DEFAULT_KINDS) -> None:
+                 kinds: tuple[str, ...] = DEFAULT_KINDS, lease: timedelta | None = None) -> None:
         self.store = store
+        self.lease = lease or _lease
         self.channel = channel
         self.deliverer = deliverer
         self.user_key = user_key
@@ -186,7 +206,7 @@ class OutboxSender:
             rows = (await db.execute(query)).all()
             leased = []
             for message, key, address_enc in rows:
-                message.status, message.lease_until = "sending", now + LEASE
+                message.status, message.lease_until = "sending", now + self.lease
                 message.attempts += 1
                 if address_enc is None:
                     message.status, message.last_error = "failed", "no address"

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import itertools
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,9 +89,20 @@ class FakeBotAPI:
     latency: float = 0.0
     """Seconds to wait before answering each call (to test concurrency and timeouts)."""
     on_call: Callable[[Call], None] | None = None
+    pause: Callable[[str, dict[str, Any], bool], Awaitable[bool]] | None = None
+    """Awaited before a call is performed (``performed=False``) and again before it is answered
+    (``performed=True``), to stall calls. Returning False before performing drops the call
+    unperformed and unrecorded, as if the connection died before it reached Telegram."""
     calls: list[Call] = field(default_factory=list)
     webhook: dict[str, Any] | None = None
     commands: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    max_rate: float | None = None
+    """Like Telegram's flood control: a sendMessage beyond this many in any one second gets
+    429 with ``parameters.retry_after`` (``flood_retry_after`` seconds)."""
+    flood_retry_after: int = 1
+    blocked_chats: set[int] = field(default_factory=set)
+    """Chats whose user blocked the bot: sendMessage answers 403."""
+    _recent: collections.deque[float] = field(default_factory=collections.deque)
     _faults: list[Fault] = field(default_factory=list)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -180,11 +192,15 @@ class FakeBotAPI:
             return _error(400, "Bad Request: can't parse parameters")
         if self.latency:
             await asyncio.sleep(self.latency)
+        if self.pause is not None and not await self.pause(method, params, False):
+            return _error(503, "Service Unavailable")
         status, result = await self._answer(request.match_info["token"], method, params)
         call = Call(method, params, status, time.monotonic(), result if status == 200 else None)
         self.calls.append(call)
         if self.on_call is not None:
             self.on_call(call)
+        if self.pause is not None:
+            await self.pause(method, params, True)
         if status != 200:
             return _error(status, **result)
         return web.Response(body=orjson.dumps({"ok": True, "result": result}),
@@ -203,6 +219,10 @@ class FakeBotAPI:
                 if fault.status == 429:
                     description += f": retry after {fault.retry_after}"
                 return fault.status, {"description": description, "parameters": parameters}
+        if method.lower() == "sendmessage":
+            refused = self._flood_or_blocked(params)
+            if refused is not None:
+                return refused
         handler = self._methods().get(method.lower())
         if handler is None:
             return 404, {"description": "Not Found: method not found"}
@@ -210,6 +230,21 @@ class FakeBotAPI:
             return 200, await handler(params)
         except BotAPIError as exc:
             return exc.status, {"description": exc.description, "parameters": exc.parameters}
+
+    def _flood_or_blocked(self, params: dict[str, Any]) -> tuple[int, Any] | None:
+        if self.max_rate is not None:
+            now = time.monotonic()
+            while self._recent and self._recent[0] <= now - 1.0:
+                self._recent.popleft()
+            if len(self._recent) >= self.max_rate:
+                return 429, {"description": "Too Many Requests: retry after "
+                             f"{self.flood_retry_after}",
+                             "parameters": {"retry_after": self.flood_retry_after}}
+            self._recent.append(now)
+        chat_id = params.get("chat_id")
+        if isinstance(chat_id, int) and chat_id in self.blocked_chats:
+            return 403, {"description": _DESCRIPTIONS[403]}
+        return None
 
     def _methods(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
         return {
