@@ -13,7 +13,7 @@ from typing import Any
 from bot.channels.whatsapp_api import GraphClient, GraphError, message_id
 from bot.channels.whatsapp_errors import Disposition
 from bot.channels.whatsapp_render import Body, as_text, render
-from bot.channels.whatsapp_templates import WhatsAppTexts
+from bot.channels.whatsapp_templates import Template, WhatsAppTexts
 from bot.messages import Outbound
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,13 @@ class Messenger:
                     sent.append(await self._post(to, plain, attempts))
         return sent
 
-    async def send_notice(self, to: str, lang: str | None) -> str:
-        """The approved new-message template (allowed outside the 24-hour window)."""
-        template = self.texts.notice(lang)
-        return await self._post(to, {"type": "template", "template": template.payload()})
+    async def send_notice(self, to: str, lang: str | None, *, template: Template | None = None,
+                          attempts: int | None = None) -> str:
+        """The approved new-message template (allowed outside the 24-hour window), or the
+        given one (a campaign's)."""
+        template = template or self.texts.notice(lang)
+        return await self._post(to, {"type": "template", "template": template.payload()},
+                                attempts)
 
     async def mark_read(self, wamid: str) -> bool:
         """Blue ticks on the user's message; a failure is logged (by code) and forgotten."""

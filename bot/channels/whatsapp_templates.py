@@ -8,8 +8,8 @@ conversation with someone who needs an answer.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +59,18 @@ class WhatsAppTexts:
     """The new-message notice per user language."""
     labels: Mapping[str, Labels]
     default_language: str = "ar"
+    campaign_notices: Mapping[str, Template] = field(default_factory=dict)
+    """The approved MARKETING template that invites a user outside the 24-hour window to
+    read a campaign (``campaign_template``); empty: campaign messages wait until they write."""
 
     def notice(self, lang: str | None) -> Template:
         return self.notices.get(lang or "") or self.notices[self.default_language]
+
+    def campaign_notice(self, lang: str | None) -> Template | None:
+        if not self.campaign_notices:
+            return None
+        return (self.campaign_notices.get(lang or "")
+                or self.campaign_notices.get(self.default_language))
 
     def label(self, lang: str | None) -> Labels:
         return self.labels.get(lang or "") or self.labels[self.default_language]
@@ -73,15 +82,20 @@ class WhatsAppTexts:
         problems = _check(data)
         if problems:
             raise ContentError(problems)
-        chosen = data["templates"][data["notice_template"]]["languages"]
-        notices = {
-            lang: Template(str(entry["name"]), str(entry["code"]),
-                           tuple(str(p) for p in entry.get("parameters") or ()))
-            for lang, entry in chosen.items()
-        }
+        notices = _templates(data, data["notice_template"])
+        campaign = data.get("campaign_template")
         labels = {lang: Labels(str(entry["list_button"]), str(entry["numbered_hint"]))
                   for lang, entry in data["labels"].items()}
-        return cls(notices, labels, default_language)
+        return cls(notices, labels, default_language,
+                   _templates(data, campaign) if campaign else {})
+
+
+def _templates(data: Mapping[str, Any], name: str) -> dict[str, Template]:
+    return {
+        lang: Template(str(entry["name"]), str(entry["code"]),
+                       tuple(str(p) for p in entry.get("parameters") or ()))
+        for lang, entry in data["templates"][name]["languages"].items()
+    }
 
 
 def check(root: Path | None = None) -> list[Problem]:
@@ -115,21 +129,16 @@ def _check(data: Mapping[str, Any]) -> list[Problem]:
     if not isinstance(templates, Mapping) or chosen not in templates:
         bad("notice_template", "must name an entry of templates")
     else:
-        languages = (templates[chosen] or {}).get("languages")
-        for lang in SUPPORTED_LANGUAGES:
-            entry = languages.get(lang) if isinstance(languages, Mapping) else None
-            where = f"templates.{chosen}.languages.{lang}"
-            if not isinstance(entry, Mapping):
-                bad(where, "missing")
-                continue
-            if not _NAME.fullmatch(str(entry.get("name", ""))):
-                bad(f"{where}.name", "lowercase letters, digits and _ only")
-            if not _LANGUAGE_CODE.fullmatch(str(entry.get("code", ""))):
-                bad(f"{where}.code", "a WhatsApp language code such as ar, en or en_US")
-            parameters = entry.get("parameters") or []
-            if not isinstance(parameters, list) or not all(
-                    isinstance(p, str) and p.strip() for p in parameters):
-                bad(f"{where}.parameters", "a list of non-empty texts")
+        _check_languages(templates, str(chosen), bad)
+    campaign = data.get("campaign_template")
+    if campaign is not None:  # optional: without it campaign messages wait for the user
+        if not isinstance(templates, Mapping) or campaign not in templates:
+            bad("campaign_template", "must name an entry of templates")
+        elif (templates[campaign] or {}).get("category") != "MARKETING":
+            bad(f"templates.{campaign}.category", "a campaign template must be MARKETING "
+                "(Meta refuses promotional content in UTILITY templates)")
+        else:
+            _check_languages(templates, campaign, bad)
     labels = data.get("labels")
     for lang in SUPPORTED_LANGUAGES:
         entry = labels.get(lang) if isinstance(labels, Mapping) else None
@@ -143,6 +152,25 @@ def _check(data: Mapping[str, Any]) -> list[Problem]:
         if not isinstance(hint, str) or not hint.strip():
             bad(f"labels.{lang}.numbered_hint", "missing")
     return problems
+
+
+def _check_languages(templates: Mapping[str, Any], chosen: str,
+                     bad: Callable[[str, str], None]) -> None:
+    languages = (templates[chosen] or {}).get("languages")
+    for lang in SUPPORTED_LANGUAGES:
+        entry = languages.get(lang) if isinstance(languages, Mapping) else None
+        where = f"templates.{chosen}.languages.{lang}"
+        if not isinstance(entry, Mapping):
+            bad(where, "missing")
+            continue
+        if not _NAME.fullmatch(str(entry.get("name", ""))):
+            bad(f"{where}.name", "lowercase letters, digits and _ only")
+        if not _LANGUAGE_CODE.fullmatch(str(entry.get("code", ""))):
+            bad(f"{where}.code", "a WhatsApp language code such as ar, en or en_US")
+        parameters = entry.get("parameters") or []
+        if not isinstance(parameters, list) or not all(
+                isinstance(p, str) and p.strip() for p in parameters):
+            bad(f"{where}.parameters", "a list of non-empty texts")
 
 
 def _units(text: str) -> int:

@@ -23,7 +23,7 @@ import yaml
 
 from bot.config import Settings
 from bot.outreach import campaigns, stats
-from bot.outreach.delivery import Deliverer
+from bot.outreach.delivery import Deliverer, OnSent
 from bot.outreach.message_file import MessageFileError, messages_from_json
 from bot.outreach.message_file import load as load_message_file
 from bot.outreach.models import Campaign
@@ -38,7 +38,6 @@ from bot.store.repository import Store, as_utc, utcnow
 log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, Settings], Awaitable[int]]
-Closer = Callable[[], Awaitable[None]]
 POLL = 0.25
 _OPERATOR_ERRORS = (campaigns.CampaignError, SegmentError, MessageFileError, WindowError)
 
@@ -126,19 +125,6 @@ async def open_store(settings: Settings) -> AsyncIterator[Store]:
 
     async with open_database(settings.database_url) as engine:
         yield Store.from_settings(settings, engine)
-
-
-async def load_deliverers(settings: Settings) -> tuple[Store, Mapping[str, Deliverer], Closer]:
-    """The channels' deliverers, from ``bot.channels.registry.deliverers(sanad)``."""
-    from bot.app import build
-
-    sanad = await build(settings)
-    try:
-        from bot.channels.registry import deliverers
-    except ImportError:
-        log.warning("bot.channels.registry is missing: no channel can send campaigns")
-        return sanad.store, {}, sanad.aclose
-    return sanad.store, dict(deliverers(sanad)), sanad.aclose
 
 
 def _fail(exc: Exception) -> int:
@@ -276,29 +262,36 @@ async def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
-    store, deliverers, close = await load_deliverers(settings)
-    try:
-        return await send(store, args.name, deliverers, rate=args.rate,
-                          default_language=settings.default_language)
-    except campaigns.CampaignError as exc:
-        return _fail(exc)
-    finally:
-        await close()
+    from bot.channels.campaigns import campaign_channels
+
+    async with open_store(settings) as store, campaign_channels(settings, store) as channels:
+        rates = {channel: args.rate or channels.rates.get(channel, default_rate(channel))
+                 for channel in channels.deliverers}
+        try:
+            return await send(store, args.name, channels.deliverers, rates=rates,
+                              on_sent=channels.on_sent,
+                              default_language=settings.default_language)
+        except campaigns.CampaignError as exc:
+            return _fail(exc)
 
 
 async def send(store: Store, name: str, deliverers: Mapping[str, Deliverer], *,
-               rate: float | None = None, default_language: str = "ar",
+               rate: float | None = None, rates: Mapping[str, float] | None = None,
+               on_sent: Mapping[str, OnSent] | None = None, default_language: str = "ar",
                options: Mapping[str, Any] | None = None) -> int:
     """Start ``name`` now and send it in the foreground until it is done or paused (or only
-    channels without a deliverer here are left); the live progress goes to stderr."""
+    channels without a deliverer here are left); the live progress goes to stderr. ``rate``
+    applies to every channel; else ``rates`` per channel, else the channel's default."""
     async with store.session() as db:
         campaign = await campaigns.start_now(db, name, utcnow())
     if not deliverers:
         print(text()["no_deliverers"], file=sys.stderr)
     stop = asyncio.Event()
+    hooks = on_sent or {}
     senders = [CampaignSender(store, channel, deliverer,
-                              SenderOptions(rate=rate or default_rate(channel), **(options or {})),
-                              campaign_id=campaign.id)
+                              SenderOptions(rate=rate or (rates or {}).get(channel)
+                                            or default_rate(channel), **(options or {})),
+                              campaign_id=campaign.id, on_sent=hooks.get(channel))
                for channel, deliverer in deliverers.items()]
     targeting = asyncio.create_task(target_all(store, campaign.id, stop=stop,
                                                default_language=default_language))

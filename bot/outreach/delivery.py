@@ -44,6 +44,15 @@ class Refused(Exception):
     """Refused for good, but the user is still reachable (e.g. the platform rejected content)."""
 
 
+class RateLimited(Exception):
+    """The platform said "too fast" (or needs an operator): pause the whole channel."""
+
+    def __init__(self, retry_after: float, reason: str = "rate limited") -> None:
+        super().__init__(f"{reason}, retry after {retry_after:.1f}s")
+        self.retry_after = float(retry_after)
+        self.reason = reason
+
+
 class Outcome(StrEnum):
     SENT = "sent"
     RATE_LIMITED = "rate_limited"

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import yaml
 
 from bot.config import SUPPORTED_LANGUAGES
+from bot.i18n import UiCatalog
 from bot.messages import Button, Outbound
 from bot.outreach.window import WindowError, parse_window
 
@@ -34,13 +35,14 @@ _OPTIONS = ("buttons", "window", "max_handoffs_per_hour")
 
 
 @cache
-def _footers() -> dict[str, str]:
-    return dict(yaml.safe_load(Path(__file__).with_name("footer.yml").read_text("utf-8")))
+def _catalog() -> UiCatalog:
+    return UiCatalog.load()
 
 
 def footer(lang: str) -> str:
-    """The opt-out line every campaign message ends with (nobody is messaged unable to stop)."""
-    return _footers()[lang]
+    """The opt-out line every campaign message ends with (nobody is messaged unable to stop);
+    ``campaign.footer`` in ``content/<lang>/ui.yml``, in words the bot reads as "unsubscribe"."""
+    return _catalog().text(lang, "campaign.footer")
 
 
 class MessageFileError(ValueError):

@@ -78,11 +78,21 @@ async def finish(db: AsyncSession, outbox_ids: Sequence[int], delivery_ids: Sequ
                 .values(**values))
 
 
-async def mark_sending(db: AsyncSession, rows: Sequence[Row], now: datetime) -> None:
-    """About to call the platform: from here on a crash leaves these rows in doubt."""
-    await write(db, update(CampaignDelivery)
-                .where(CampaignDelivery.id.in_([r.delivery_id for r in rows]))
-                .values(status="sending", attempted_at=now))
+async def mark_sending(db: AsyncSession, rows: Sequence[Row], now: datetime) -> set[int]:
+    """About to call the platform: from here on a crash leaves these rows in doubt.
+
+    Only rows still waiting (``targeted``, or ``held`` and released) are marked; their delivery
+    ids are returned. A row that is already ``sending`` or settled was leased again after its
+    lease ran out while it waited (a slow or stalled sender): the other copy owns it, and the
+    caller must drop this one, so that nobody gets it twice.
+    """
+    result = await db.execute(
+        update(CampaignDelivery)
+        .where(CampaignDelivery.id.in_({r.delivery_id for r in rows}),
+               CampaignDelivery.status.in_(("targeted", "held")))
+        .values(status="sending", attempted_at=now).returning(CampaignDelivery.id),
+        execution_options={"synchronize_session": False})
+    return set(result.scalars())
 
 
 async def release(db: AsyncSession, rows: Sequence[Row], *, delay: float = 0.0) -> None:

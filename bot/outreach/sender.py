@@ -31,10 +31,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.messages import Outbound
 from bot.outbox import LEASE
 from bot.outbox import _open as open_payload
 from bot.outreach import records
@@ -45,6 +47,7 @@ from bot.outreach.ratelimit import RateLimiter, clock_column, paused_until_colum
 from bot.outreach.records import Result, Row
 from bot.outreach.stats import recent_handoffs
 from bot.outreach.targeting import KIND
+from bot.store.crypto import DecryptionError
 from bot.store.models import OutboxMessage, Subscription, User
 from bot.store.repository import Store, utcnow
 
@@ -170,8 +173,12 @@ class CampaignSender:
         if run.refill is not None and run.refill.done():
             done, run.refill = run.refill, None
             done.result()  # surface its exception
-        if run.refill is None and (
-                not run.slots or run.slots[-1][0] - self.clock() < self.options.horizon):
+        # Lease more when the reserved slots run short, but never hold more than a batch
+        # that a lagging sender has not started: rows waiting longer than their lease would
+        # be leased again (by us or another worker).
+        if run.refill is None and (not run.slots or (
+                run.slots[-1][0] - self.clock() < self.options.horizon
+                and len(run.slots) < self.options.batch)):
             run.refill = asyncio.create_task(self._refill(run))
         if not run.slots:
             if run.refill is None:
@@ -217,7 +224,13 @@ class CampaignSender:
         allowed, paused = await asyncio.shield(
             self._check([row for _, row in run.slots[:size]], run.results))
         permitted = {row.outbox_id for row in allowed}
-        run.slots[:size] = [(t, r) for t, r in run.slots[:size] if r.outbox_id in permitted]
+        kept: list[tuple[float, Row]] = []
+        for slot, row in run.slots[:size]:  # a row leased twice by us goes out once
+            if row.outbox_id in permitted:
+                permitted.discard(row.outbox_id)
+                kept.append((slot, row))
+        run.slots[:size] = kept
+        permitted = {row.outbox_id for _, row in kept}
         if paused:
             self._backoff_until = max(self._backoff_until, self.clock() + paused)
             await self._give_back(run, delay=paused)
@@ -315,7 +328,9 @@ class CampaignSender:
             found = (await db.execute(query)).all()
             doubtful = [r for r in found if r[6] == "sending"]
             no_address = [r for r in found if r[6] != "sending" and r[4] is None]
-            leased = [r for r in found if r[6] != "sending" and r[4] is not None]
+            opened = {r[0]: self._open(r) for r in found if r[6] != "sending" and r[4] is not None}
+            unreadable = [r for r in found if opened.get(r[0], True) is None]
+            leased = [r for r in found if opened.get(r[0]) is not None]
             if doubtful:
                 log.warning("campaign sender %s: %d message(s) in doubt after a crash; not "
                             "sending them again", self.channel, len(doubtful))
@@ -324,19 +339,32 @@ class CampaignSender:
             if no_address:
                 await records.finish(db, [r[0] for r in no_address], [r[5] for r in no_address],
                                    outbox="failed", delivery="failed", error="no address")
+            if unreadable:  # else every round would fail on them, forever
+                log.error("campaign sender %s: %d message(s) cannot be decrypted (a retired "
+                          "key?); marked failed", self.channel, len(unreadable))
+                await records.finish(db, [r[0] for r in unreadable], [r[5] for r in unreadable],
+                                   outbox="failed", delivery="failed", error="undecryptable")
             if leased:
                 await records.write(db,
                     update(OutboxMessage).where(OutboxMessage.id.in_([r[0] for r in leased]))
                     .values(status="sending", lease_until=now + self.options.lease,
                             attempts=OutboxMessage.attempts + 1))
-        cipher = self.store.cipher
         rows = []
-        for outbox_id, user_id, attempts, payload, address, delivery_id, _, campaign_id in leased:
-            if address is not None:
-                rows.append(Row(outbox_id, delivery_id, campaign_id, user_id, attempts + 1,
-                                 cipher.decrypt_text(address, context=b"users.address"),
-                                 open_payload(cipher, payload)))
+        for outbox_id, user_id, attempts, _, _, delivery_id, _, campaign_id in leased:
+            address, messages = opened[outbox_id] or ("", [])
+            rows.append(Row(outbox_id, delivery_id, campaign_id, user_id, attempts + 1,
+                            address, messages))
         return rows
+
+    def _open(self, row: Any) -> tuple[str, list[Outbound]] | None:
+        """The recipient's address and the messages of a found row; None if they cannot be
+        decrypted (sealed with a key that is no longer configured)."""
+        cipher = self.store.cipher
+        try:
+            return (cipher.decrypt_text(row[4], context=b"users.address"),
+                    open_payload(cipher, row[3]))
+        except DecryptionError:
+            return None
 
     async def _closed_campaigns(self, db: AsyncSession, now: datetime) -> list[int]:
         """Sending campaigns that may not send now: outside their window, or just paused
@@ -406,7 +434,11 @@ class CampaignSender:
             await records.finish(db, [r.outbox_id for r in gone], [r.delivery_id for r in gone],
                                outbox="failed", delivery="skipped", error="opted out")
         if allowed:
-            await records.mark_sending(db, allowed, now)
+            marked = await records.mark_sending(db, allowed, now)
+            if len(marked) < len(allowed):
+                log.warning("campaign sender %s: %d row(s) leased twice (a lease ran out); "
+                            "dropped", self.channel, len(allowed) - len(marked))
+            allowed = [r for r in allowed if r.delivery_id in marked]
         return allowed, 0.0
 
     async def _give_back(self, run: _Run, *, delay: float = 0.0) -> None:
@@ -424,9 +456,14 @@ class CampaignSender:
         """Settle the results no check transaction picked up (the last ones, or all of them
         while the sender is between groups), many per transaction, until the end marker."""
         while (item := await results.get()) is not None:
+            # Put back while waiting: a check in the meantime settles it with its own marks,
+            # so what a kill leaves in doubt stays within ``concurrency`` rows.
+            results.put_nowait(item)
             await asyncio.sleep(self.options.tick)  # most results ride with the next check
             async with self._db:
-                await self._settle_retrying([item, *_drain(results)])
+                batch = _drain(results)
+                if batch:
+                    await self._settle_retrying(batch)
 
     async def _settle(self, db: AsyncSession, batch: list[Result], now: datetime) -> None:
         await records.settle(db, batch, now, max_attempts=self.options.max_attempts,
@@ -476,13 +513,16 @@ async def _wait(stop: asyncio.Event, seconds: float) -> None:
 
 
 def _drain(results: asyncio.Queue[Result | None]) -> list[Result]:
-    """Everything queued now, up to the end marker (which stays queued for the flusher)."""
+    """Every result queued now; the end marker, if seen, is queued again for the flusher."""
     drained = []
+    ended = False
     while not results.empty():
         item = results.get_nowait()
         if item is None:
-            results.put_nowait(None)
-            break
-        drained.append(item)
+            ended = True
+        else:
+            drained.append(item)
+    if ended:
+        results.put_nowait(None)
     return drained
 

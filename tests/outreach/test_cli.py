@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
+from bot.channels import campaigns as campaign_delivery
+from bot.channels.campaigns import CampaignChannels
 from bot.config import Settings
 from bot.outreach import cli
 from bot.store.repository import Store
@@ -39,16 +42,14 @@ def run(env: tuple[Settings, Store]) -> Run:
 
 @pytest.fixture
 def fake(env: tuple[Settings, Store], monkeypatch: pytest.MonkeyPatch) -> FakeDeliverer:
-    """What ``bot.channels.registry.deliverers(sanad)`` will provide: here a fake Telegram."""
+    """The configured channels' deliverers (``bot.channels.campaigns``): here a fake Telegram
+    (``test_cli_telegram.py`` runs the real one against the fake Bot API)."""
     deliverer = FakeDeliverer()
-    _, store = env
 
-    async def close() -> None:
-        return None
-
-    async def load(settings: Settings) -> tuple[Store, dict[str, FakeDeliverer], object]:
-        return store, {"telegram": deliverer}, close
-    monkeypatch.setattr(cli, "load_deliverers", load)
+    @asynccontextmanager
+    async def channels(settings: Settings, store: Store) -> AsyncIterator[CampaignChannels]:
+        yield CampaignChannels(deliverers={"telegram": deliverer})
+    monkeypatch.setattr(campaign_delivery, "campaign_channels", channels)
     return deliverer
 
 

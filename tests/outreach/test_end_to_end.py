@@ -26,8 +26,9 @@ async def test_opt_in_campaign_click_and_opt_out(sanad_sqlite: Sanad) -> None:
     store = sanad_sqlite.store
     for user in ("p0", "p1", "p2", "never"):
         await say(sanad_sqlite, user, "مرحبا")
-    for user in ("p0", "p1", "p2"):
-        await say(sanad_sqlite, user, button="sub:yes")
+    for user in ("p0", "p1", "p2"):  # opt in: all topics, Arabic tips, nothing optional
+        for tap in ("sub:yes", "sub:topic:all", "sub:lang:ar", "sub:gov:skip", "sub:age:skip"):
+            await say(sanad_sqlite, user, button=tap)
 
     file = MessageFile((LanguageMessage("ar", "اعرف علامات الاتجار بالبشر", (BUTTON,)),))
     first = await new_campaign(store, "first", file=file)
