@@ -64,10 +64,11 @@ class SenderOptions:
     max_batch: int = 500
     tick: float = 0.02
     """Sends whose slots fall within one tick share one check-and-mark transaction."""
-    catch_up: float = 0.2
+    catch_up: float = 0.1
     """Seconds of slots a stalled sender may make up at once (a burst of ``rate * catch_up``);
-    beyond that it keeps the rate and the stall is lost. 0.2 keeps Telegram's default 25/s at
-    most 30 in any second (its documented ceiling)."""
+    beyond that it keeps the rate and the stall is lost. 0.1 keeps Telegram's default 25/s
+    under 28 in any second, with room for network jitter below its documented ceiling of 30
+    (0.2 let jitter push 31 calls into one second: two 429s in bench/broadcast.py)."""
     concurrency: int = 64
     """Platform calls in flight at once (a call may take longer than a slot)."""
     max_attempts: int = 5

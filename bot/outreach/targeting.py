@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.outbox import enqueue
@@ -64,9 +64,23 @@ async def target_batch(store: Store, campaign_id: int, *, batch: int = BATCH,
         queued = await _queue(db, store, campaign, rows, default_language, now)
         if rows:
             campaign.cursor = rows[-1].id
-        if len(rows) < batch:
+        finished = len(rows) < batch
+        if finished:
             campaign.targeting_done = True
-        return queued
+        audience = campaign.cursor > 0
+    if finished and audience and store.engine.dialect.name == "postgresql":
+        await refresh_statistics(store)
+    return queued
+
+
+async def refresh_statistics(store: Store) -> None:
+    """Let PostgreSQL's planner see the rows just queued. Without fresh statistics it takes the
+    new outbox and delivery rows for a handful and plans the senders' lease query as nested
+    bitmap scans: 80-160 ms per lease at 3,000 recipients, enough to slow a broadcast to 70 % of
+    its rate (bench/broadcast.py). Autovacuum would analyse them too, but only after a minute."""
+    async with store.engine.connect() as conn:
+        await conn.execute(text("ANALYZE outbox, campaign_deliveries"))
+        await conn.commit()
 
 
 async def target_all(store: Store, campaign_id: int, *, batch: int = BATCH,
