@@ -22,15 +22,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Button, Outbound
 from bot.store.crypto import FieldCipher
 from bot.store.models import OutboxMessage, User
-from bot.store.repository import Store, as_utc, utcnow
+from bot.store.repository import Store, _statement, as_utc, table_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,20 @@ async def record_turn_replies(
     never lost.
     """
     now = utcnow()
-    row = OutboxMessage(
-        user_id=user_id, channel=channel, kind="reply", idempotency_key=idempotency_key,
-        payload_enc=_seal(cipher, messages), status="sending", attempts=1,
-        next_attempt_at=now, lease_until=now + (lease or _lease), created_at=now,
-    )
-    db.add(row)
-    await db.flush()
-    return row.id
+    # A Core INSERT ... RETURNING: no ORM object, no flush of the turn's other changes here
+    # (they are flushed once, at commit).
+    result = await db.execute(_statement(db, "outbox-reply", _insert_reply), {
+        "user_id": user_id, "channel": channel, "kind": "reply",
+        "idempotency_key": idempotency_key, "payload_enc": _seal(cipher, messages),
+        "status": "sending", "attempts": 1, "next_attempt_at": now,
+        "lease_until": now + (lease or _lease), "created_at": now,
+    })
+    return int(result.scalar_one())
+
+
+def _insert_reply(dialect: str) -> Any:
+    table = table_of(OutboxMessage)
+    return insert(table).returning(table.c.id)
 
 
 async def mark_sent(store: Store, ids: Sequence[int]) -> None:

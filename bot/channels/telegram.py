@@ -339,10 +339,15 @@ class TelegramChannel:
                 await self._remember(self._user_ref(chat_id), ids)
 
     async def _send(self, chat_id: int, chunk: Chunk) -> int:
-        message = await self.sender.call(lambda: self.bot.send_message(
-            chat_id, chunk.text, reply_markup=chunk.keyboard, link_preview_options=_NO_PREVIEW,
-        ), chat_id=chat_id, what="sendMessage")
-        return message.message_id
+        # PTB's own POST (its request layer maps errors to RetryAfter, Forbidden, ...), without
+        # building a ``Message`` from the result: only its message_id is needed.
+        data: dict[str, Any] = {"chat_id": chat_id, "text": chunk.text,
+                                "link_preview_options": _NO_PREVIEW}
+        if chunk.keyboard is not None:
+            data["reply_markup"] = chunk.keyboard
+        result = await self.sender.call(lambda: self.bot._post("sendMessage", dict(data)),
+                                        chat_id=chat_id, what="sendMessage")
+        return int(result["message_id"])
 
     async def _hide_chat(self, chat_id: int, user: UserRef, extra: Sequence[int]) -> None:
         """Quick exit: delete what we remember of the chat (and the exit message itself).

@@ -13,11 +13,12 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Settings
 from bot.messages import UserRef
@@ -120,6 +121,11 @@ def _insert_ignoring_conflicts(db: AsyncSession, model: Any) -> Any:
 _STATEMENTS: dict[tuple[str, str], Any] = {}
 
 
+def table_of(model: Any) -> Table:
+    """A model's ``Table``: statements on it are Core (no ORM autoflush or bulk-ORM path)."""
+    return cast(Table, model.__table__)
+
+
 def _statement(db: AsyncSession, name: str, build: Any) -> Any:
     """A hot-path statement built once per dialect and reused with bound parameters:
     building a select and computing its cache key costs more than running it on SQLite."""
@@ -156,21 +162,51 @@ def _progress_query(dialect: str) -> Any:
 def _remember_query(dialect: str) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 
-    table = PlatformMessage.__table__
+    table = table_of(PlatformMessage)
+    users = table_of(User)  # table columns: a Core statement, not an ORM-enabled one
     source = select(
-        User.id, bindparam("message_id", type_=table.c.message_id.type),
+        users.c.id, bindparam("message_id", type_=table.c.message_id.type),
         bindparam("now", type_=table.c.created_at.type),
-    ).where(User.key == bindparam("user_key"))
+    ).where(users.c.key == bindparam("user_key"))
     module = postgresql if dialect == "postgresql" else sqlite
     return (module.insert(table)
             .from_select(["user_id", "message_id", "created_at"], source)
             .on_conflict_do_nothing())
 
 
+def _touch_user_query(dialect: str) -> Any:
+    users = table_of(User)
+    return (update(users).where(users.c.id == bindparam("uid"))
+            .values(last_active_at=bindparam("now"), last_inbound_at=bindparam("now"),
+                    unreachable=False))
+
+
+def _update_user_query(names: list[str]) -> Any:
+    users = table_of(User)
+    return (update(users).where(users.c.id == bindparam("uid"))
+            .values({name: bindparam(f"v_{name}") for name in names}))
+
+
+def _update_session_query(dialect: str) -> Any:
+    table = table_of(Session)
+    return (update(table).where(table.c.user_id == bindparam("uid"))
+            .values(flow=bindparam("flow"), state=bindparam("state"),
+                    data_enc=bindparam("data_enc"), offered=bindparam("offered"),
+                    version=table.c.version + 1, updated_at=bindparam("updated_at")))
+
+
+def _insert_session_query(dialect: str) -> Any:
+    return insert(table_of(Session))
+
+
+def _insert_events_query(dialect: str) -> Any:
+    return insert(table_of(EventRecord))
+
+
 def _mark_sent_query(dialect: str) -> Any:
-    return (update(OutboxMessage).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
-            .values(status="sent", sent_at=bindparam("now"), lease_until=None)
-            .execution_options(synchronize_session=False))
+    table = table_of(OutboxMessage)  # Core, not ORM-enabled: no autoflush, no bulk-ORM path
+    return (update(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+            .values(status="sent", sent_at=bindparam("now"), lease_until=None))
 
 
 class Store:
@@ -198,7 +234,9 @@ class Store:
         async with self._locks.hold(user.key):
             try:
                 async with self.sessionmaker() as db, db.begin():
-                    yield TurnTransaction(db, user, self.cipher, self.pseudonyms)
+                    tx = TurnTransaction(db, user, self.cipher, self.pseudonyms)
+                    yield tx
+                    await tx.finish()
             except _DB_ERRORS as exc:
                 raise DatabaseUnavailable(type(exc).__name__) from exc
 
@@ -294,6 +332,12 @@ class TurnTransaction:
         self.pseudonyms = pseudonyms
         self._user: User | None = None
         self._session_row: Session | None = None
+        # The turn's writes go out as Core statements, not through the ORM unit of work:
+        # user columns changed this turn (one UPDATE in finish()), events (one INSERT).
+        self._user_changes: dict[str, Any] = {}
+        self._touch_at: datetime | None = None
+        self._has_session = False
+        self._events: list[dict[str, Any]] = []
 
     # --- loading -----------------------------------------------------------------------
     async def claim_inbound(self, message_id: str) -> bool:
@@ -321,14 +365,17 @@ class TurnTransaction:
             )
             self.db.add(user)
             await self.db.flush()
-        if address is not None and user.address_enc is None:
-            user.address_enc = self.cipher.encrypt_text(address, context=b"users.address")
-        user.last_active_at = now
-        user.last_inbound_at = now
-        user.unreachable = False
         self._user = user
+        if address is not None and user.address_enc is None:
+            self._set_user(address_enc=self.cipher.encrypt_text(address, context=b"users.address"))
+        # last_active_at, last_inbound_at and unreachable: written by finish() in one UPDATE
+        for name, value in (("last_active_at", now), ("last_inbound_at", now),
+                            ("unreachable", False)):
+            set_committed_value(user, name, value)
+        self._touch_at = now
 
         self._session_row = row
+        self._has_session = row is not None
         conversation = Conversation()
         if row is not None:
             data: dict[str, Any] = {}
@@ -359,21 +406,49 @@ class TurnTransaction:
             raise RuntimeError("load() first")
         return self._user
 
+    def _set_user(self, **values: Any) -> None:
+        """Change user columns: the loaded object shows them at once (without becoming dirty
+        in the ORM), the database gets them in :meth:`finish`'s single UPDATE."""
+        user = self.user
+        for name, value in values.items():
+            if name in self._user_changes or getattr(user, name) != value:  # as the ORM did
+                set_committed_value(user, name, value)
+                self._user_changes[name] = value
+
     def set_language(self, language: str, *, locked: bool) -> None:
-        self.user.language = language
+        self._set_user(language=language)
         if locked:
-            self.user.language_locked = True
+            self._set_user(language_locked=True)
 
     def set_age_band(self, age_band: str) -> None:
-        self.user.age_band = age_band
+        self._set_user(age_band=age_band)
 
     def set_governorate(self, governorate: str) -> None:
-        self.user.governorate = governorate
+        self._set_user(governorate=governorate)
 
     def set_joined_via(self, code: str) -> None:
         """Campaign attribution: the first code wins and is never overwritten."""
         if self.user.joined_via is None:
-            self.user.joined_via = code
+            self._set_user(joined_via=code)
+
+    async def finish(self) -> None:
+        """Write what the turn buffered (events, the user's columns) before the commit."""
+        await self._write_events()
+        if self._user is None:
+            return  # not loaded, or erased
+        user_id, touch, changes = self._user.id, self._touch_at, self._user_changes
+        self._touch_at, self._user_changes = None, {}
+        if changes:  # rare (language, age band, ...): a statement of its own shape
+            if touch is not None:
+                changes.update(last_active_at=touch, last_inbound_at=touch, unreachable=False)
+            names = sorted(changes)
+            await self.db.execute(
+                _statement(self.db, "update-user:" + ",".join(names),
+                           lambda dialect: _update_user_query(names)),
+                {**{f"v_{name}": value for name, value in changes.items()}, "uid": user_id})
+        elif touch is not None:
+            await self.db.execute(_statement(self.db, "touch-user", _touch_user_query),
+                                  {"uid": user_id, "now": touch})
 
     async def save(self, conversation: Conversation) -> None:
         sealed = (
@@ -383,24 +458,30 @@ class TurnTransaction:
             if conversation.data else None
         )
         offered = [list(b) for b in conversation.offered]
-        row = self._session_row
-        if row is None:
-            row = Session(user_id=self.user.id, version=0)
-            self.db.add(row)
-            self._session_row = row
-        row.flow, row.state, row.data_enc, row.offered = (
-            conversation.flow, conversation.state, sealed, offered,
-        )
-        row.version = (row.version or 0) + 1
-        row.updated_at = utcnow()
+        values = {"uid": self.user.id, "flow": conversation.flow, "state": conversation.state,
+                  "data_enc": sealed, "offered": offered, "updated_at": utcnow()}
+        if self._has_session:  # Core UPDATE: the loaded row object is not used
+            await self.db.execute(_statement(self.db, "update-session", _update_session_query),
+                                  values)
+        else:
+            values["user_id"] = values.pop("uid")
+            await self.db.execute(_statement(self.db, "insert-session", _insert_session_query),
+                                  {**values, "version": 1})
+            self._has_session = True  # the next save updates
 
     def record_events(self, names_and_data: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Buffered; inserted in one statement by :meth:`finish` (or before an erasure)."""
         now = utcnow()
+        user = self.user
         for name, data in names_and_data:
-            self.db.add(EventRecord(
-                user_id=self.user.id, name=name, channel=self.ref.channel,
-                language=self.user.language, data=data, created_at=now,
-            ))
+            self._events.append({"user_id": user.id, "name": name, "channel": self.ref.channel,
+                                 "language": user.language, "data": data, "created_at": now})
+
+    async def _write_events(self) -> None:
+        if self._events:
+            events, self._events = self._events, []
+            await self.db.execute(_statement(self.db, "insert-events", _insert_events_query),
+                                  events)
 
     async def set_progress(
         self, module_id: str, *, position: int | None = None, completed: bool | None = None,
@@ -451,6 +532,8 @@ class TurnTransaction:
         Returns the chat's message ids, so the channel can delete the messages themselves.
         """
         user_id = self.user.id
+        await self._write_events()  # the turn's own events are anonymised too
+        self._user_changes = {}
         message_ids = tuple(await self.db.scalars(
             select(PlatformMessage.message_id).where(PlatformMessage.user_id == user_id)))
         await self.db.execute(update(EventRecord).where(EventRecord.user_id == user_id)
@@ -461,4 +544,6 @@ class TurnTransaction:
         await self.db.execute(delete(User).where(User.id == user_id))
         self._user = None
         self._session_row = None
+        self._has_session = False
+        self._touch_at = None
         return message_ids
