@@ -213,3 +213,15 @@ def test_default_cache_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env:
     monkeypatch.setenv(env, str(tmp_path))
     expected = tmp_path if env == "SANAD_CACHE_DIR" else tmp_path / "sanad"
     assert default_cache_dir() == expected
+
+
+async def test_only_short_navigation_messages_are_cached(engine: EmbeddedNLU) -> None:
+    first = await engine.parse("menu")
+    assert await engine.parse("menu") is first  # served from the cache
+    danger = "they took my passport"
+    result = await engine.parse(danger)
+    assert result.intent.name not in {"menu", "greet", "affirm", "deny"}
+    assert danger not in engine._cache  # says something about the person: never kept
+    long_greeting = "hello " * 10
+    await engine.parse(long_greeting)
+    assert long_greeting not in engine._cache
