@@ -4,9 +4,10 @@
   case to the queue, close their own case.
 * ``supervisor``: every case; additionally reassign to a named caseworker, close any open case,
   reports.
-* ``outreach``: no case data at all (campaign work happens elsewhere).
+* ``outreach``: no case data at all (campaigns: the campaigns page and the CLI).
 * ``admin``: accounts only, no case data: whoever manages logins should not also read threads.
 * The dashboard (aggregate, k-anonymised figures, no case data): supervisor, outreach, admin.
+* The campaigns page (funnels, pause/resume; no case data): outreach, supervisor, admin.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Protocol
 UNCLAIMED = ("waiting", "transferred")
 CASE_ROLES = ("caseworker", "supervisor")
 DASHBOARD_ROLES = ("supervisor", "outreach", "admin")
+CAMPAIGN_ROLES = ("outreach", "supervisor", "admin")
 
 
 class CaseLike(Protocol):
@@ -53,6 +55,10 @@ class Principal:
     @property
     def sees_dashboard(self) -> bool:
         return self.role in DASHBOARD_ROLES
+
+    @property
+    def manages_campaigns(self) -> bool:
+        return self.role in CAMPAIGN_ROLES
 
 
 def can_see(principal: Principal, case: CaseLike) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.app import Sanad
-from handoff import api, console, console_admin, console_dashboard, console_login
+from handoff import api, console, console_admin, console_campaigns, console_dashboard, console_login
 from handoff.auth import AuthPolicy, Passwords
 from handoff.context import HANDOFF, HandoffContext
 from handoff.guard import security_headers
@@ -27,6 +27,7 @@ def setup(app: web.Application, sanad: Sanad, *, policy: AuthPolicy | None = Non
         templates=build_templates(),
     )
     app.middlewares.append(security_headers)
-    for module in (console_login, console, console_admin, console_dashboard, api):
+    for module in (console_login, console, console_admin, console_dashboard, console_campaigns,
+                   api):
         module.add_routes(app.router)
     app.router.add_static("/console/static", HERE / "static", show_index=False)

@@ -2,7 +2,8 @@
 
 Callers: anonymous, ``cw1`` (a caseworker who holds the case), ``cw2`` (another caseworker),
 ``sup`` (supervisor), ``out`` (outreach), ``adm`` (admin). ``{held}`` is a case claimed by
-cw1, ``{waiting}`` an unclaimed one, ``{missing}`` a case id that does not exist. Every response
+cw1, ``{waiting}`` an unclaimed one, ``{missing}`` a case id that does not exist,
+``{campaign}`` a new campaign (paused for a resume, scheduled otherwise). Every response
 of these routes must carry the security headers.
 """
 
@@ -14,6 +15,8 @@ import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bot.outreach.models import Campaign
+from bot.store.repository import utcnow
 from handoff.guard import SECURITY_HEADERS
 from handoff.models import Caseworker
 from tests.handoff.conftest import ACCOUNTS, PASSWORD, Browser, Console, make_case
@@ -35,6 +38,7 @@ GETS = [
     ("/console/accounts",                302,  403, 403, 403, 403, 200),
     ("/console/dashboard",               302,  403, 403, 200, 200, 200),
     ("/console/dashboard.csv",           302,  403, 403, 200, 200, 200),
+    ("/console/campaigns",               302,  403, 403, 200, 200, 200),
     ("/console/static/console.js",       200,  200, 200, 200, 200, 200),
 ]
 
@@ -50,6 +54,8 @@ POSTS = [
     ("/console/accounts", {"name": "new{n}", "role": "outreach", "password": PASSWORD},
                                                               302, 403, 403, 403, 403, 303),
     ("/console/accounts/{account}/unlock", {},                302, 403, 403, 403, 403, 303),
+    ("/console/campaigns/{campaign}/pause", {},               302, 403, 403, 303, 303, 303),
+    ("/console/campaigns/{campaign}/resume", {},              302, 403, 403, 303, 303, 303),
 ]
 
 API = [
@@ -77,7 +83,13 @@ async def fill(console: Console, template: str, *, held: int | None = None,
         held = await make_case(console.sanad, status="claimed", assignee="cw1")
     async with console.sanad.store.session() as db:
         account = await db.scalar(select(Caseworker.id).where(Caseworker.name == "cw2"))
-    return template.format(held=held, waiting=waiting, missing=99999, account=account)
+        campaign = ""
+        if "{campaign}" in template:
+            campaign = f"c-{secrets.token_hex(4)}"
+            db.add(Campaign(name=campaign, messages=[], segment="", created_at=utcnow(),
+                            status="paused" if template.endswith("/resume") else "scheduled"))
+    return template.format(held=held, waiting=waiting, missing=99999, account=account,
+                           campaign=campaign)
 
 
 def unique(fields: dict[str, str]) -> dict[str, str]:
