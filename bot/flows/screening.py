@@ -107,7 +107,7 @@ class ScreeningFlow:
         options = {o.id: o for o in spec.age_options}
         chosen = button.removeprefix("sc:age:") if button.startswith("sc:age:") else None
         if chosen is None and ctx.text.strip().isdigit():
-            chosen = _age_option_for(int(ctx.text.strip()), options)
+            chosen = age_option_for(int(ctx.text.strip()), options)
         if chosen is None and ctx.understanding.skip:
             chosen = next((o.id for o in spec.age_options if o.id == "no_answer"), None)
         option = options.get(chosen or "")
@@ -238,7 +238,7 @@ class ScreeningFlow:
         return ctx.text.strip().casefold().rstrip("?؟") in words
 
 
-def _age_option_for(age: int, options: Mapping[str, object]) -> str | None:
+def age_option_for(age: int, options: Mapping[str, object]) -> str | None:
     if not 5 <= age <= 100:
         return None
     if age < 18:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 from bot.config import SUPPORTED_LANGUAGES
 from bot.flows.base import Step, TurnContext
-from bot.flows.screening import _age_option_for
+from bot.flows.screening import age_option_for
 from bot.messages import Button, LanguageChanged, Subscribed, Unsubscribed
 
 ALL = "all"
@@ -112,7 +112,7 @@ class SubscribeFlow:
             if ctx.understanding.skip:
                 return self._finish(ctx, {**data, "age_band": None})
             digits = ctx.text.strip()
-            band = _age_option_for(int(digits), {}) if digits.isdigit() else None
+            band = age_option_for(int(digits), {}) if digits.isdigit() else None
             if band in ctx.content.subscribe.age_bands:
                 return self._finish(ctx, {**data, "age_band": band})
             return _with_hint(self._age(ctx, data), ctx, "subscribe.age_hint")
