@@ -30,7 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.messages import Button, Outbound
 from bot.store.crypto import FieldCipher
 from bot.store.models import OutboxMessage, User
-from bot.store.repository import Store, _statement, as_utc, table_of, utcnow
+from bot.store.repository import (
+    Store,
+    _statement,
+    as_utc,
+    mark_outbox_sent,
+    table_of,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +130,7 @@ async def mark_sent(store: Store, ids: Sequence[int]) -> None:
     """The channel delivered these rows itself (the fast path of a turn's replies)."""
     if ids:
         async with store.session() as db:
-            await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                             .values(status="sent", sent_at=utcnow(), lease_until=None))
+            await mark_outbox_sent(db, ids)
 
 
 async def mark_failed(store: Store, ids: Sequence[int], *, error: str) -> None:

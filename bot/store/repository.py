@@ -209,6 +209,13 @@ def _mark_sent_query(dialect: str) -> Any:
             .values(status="sent", sent_at=bindparam("now"), lease_until=None))
 
 
+async def mark_outbox_sent(db: AsyncSession, ids: Iterable[int]) -> None:
+    """Outbox rows delivered by the channel itself, in the caller's transaction (the one
+    definition behind :func:`bot.outbox.mark_sent` and :meth:`Store.remember_messages`)."""
+    await db.execute(_statement(db, "mark-sent", _mark_sent_query),
+                     {"ids": list(ids), "now": utcnow()})
+
+
 class Store:
     """Entry point to persistence: opens turn transactions and offers maintenance queries."""
 
@@ -274,8 +281,7 @@ class Store:
             return
         async with self.session() as db:
             if sent:
-                await db.execute(_statement(db, "mark-sent", _mark_sent_query),
-                                 {"ids": sent, "now": utcnow()})
+                await mark_outbox_sent(db, sent)
             if ids:  # INSERT ... SELECT: no row when the user is gone (erased meanwhile)
                 now = utcnow()
                 await db.execute(_statement(db, "remember", _remember_query),
