@@ -24,20 +24,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import Button, Outbound
+from bot.store import direct
 from bot.store.crypto import FieldCipher
 from bot.store.models import OutboxMessage, User
-from bot.store.repository import (
-    Store,
-    _statement,
-    as_utc,
-    mark_outbox_sent,
-    table_of,
-    utcnow,
-)
+from bot.store.repository import Store, as_utc, mark_outbox_sent, table_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -110,27 +104,34 @@ async def record_turn_replies(
     never lost.
     """
     now = utcnow()
-    # A Core INSERT ... RETURNING: no ORM object, no flush of the turn's other changes here
-    # (they are flushed once, at commit).
-    result = await db.execute(_statement(db, "outbox-reply", _insert_reply), {
+    values = {
         "user_id": user_id, "channel": channel, "kind": "reply",
         "idempotency_key": idempotency_key, "payload_enc": _seal(cipher, messages),
         "status": "sending", "attempts": 1, "next_attempt_at": now,
         "lease_until": now + (lease or _lease), "created_at": now,
-    })
-    return int(result.scalar_one())
+    }
+    row = await direct.run(db, lambda cursor: cursor.one(_INSERT_REPLY, values))
+    assert row is not None
+    return int(row[0])
 
 
 def _insert_reply(dialect: str) -> Any:
     table = table_of(OutboxMessage)
-    return insert(table).returning(table.c.id)
+    columns = ("user_id", "channel", "kind", "idempotency_key", "payload_enc", "status",
+               "attempts", "next_attempt_at", "lease_until", "created_at")
+    return (insert(table).values({name: bindparam(name) for name in columns})
+            .returning(table.c.id))
+
+
+_INSERT_REPLY = direct.Statement("outbox-reply", _insert_reply)
+"""A hot statement of the turn (bot.store.direct): no ORM object, no flush here."""
 
 
 async def mark_sent(store: Store, ids: Sequence[int]) -> None:
     """The channel delivered these rows itself (the fast path of a turn's replies)."""
     if ids:
         async with store.session() as db:
-            await mark_outbox_sent(db, ids)
+            await direct.run(db, lambda cursor: mark_outbox_sent(cursor, ids))
 
 
 async def mark_failed(store: Store, ids: Sequence[int], *, error: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,10 +18,10 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from sqlalchemy.orm.attributes import set_committed_value
 
 from bot.config import Settings
 from bot.messages import UserRef
+from bot.store import direct
 from bot.store.crypto import FieldCipher, Pseudonymizer
 from bot.store.db import DatabaseUnavailable
 from bot.store.models import (
@@ -105,115 +105,156 @@ class KeyedLocks:
 _DB_ERRORS = (OperationalError, DBAPIError, OSError, ConnectionError)
 
 
-def _insert_ignoring_conflicts(db: AsyncSession, model: Any) -> Any:
-    """``INSERT ... ON CONFLICT DO NOTHING`` into the model's table (a Core statement: no ORM
-    bulk-insert machinery); ``rowcount`` tells whether the row was new. Values go in as
-    execution parameters."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    def build(dialect: str) -> Any:
-        module = postgresql if dialect == "postgresql" else sqlite
-        return module.insert(model.__table__).on_conflict_do_nothing()
-
-    return _statement(db, f"insert-ignore:{model.__tablename__}", build)
-
-
-_STATEMENTS: dict[tuple[str, str], Any] = {}
-
-
 def table_of(model: Any) -> Table:
     """A model's ``Table``: statements on it are Core (no ORM autoflush or bulk-ORM path)."""
     return cast(Table, model.__table__)
 
 
-def _statement(db: AsyncSession, name: str, build: Any) -> Any:
-    """A hot-path statement built once per dialect and reused with bound parameters:
-    building a select and computing its cache key costs more than running it on SQLite."""
-    dialect = db.get_bind().dialect.name
-    statement = _STATEMENTS.get((dialect, name))
-    if statement is None:
-        statement = _STATEMENTS[(dialect, name)] = build(dialect)
-    return statement
+def _params(*names: str) -> dict[str, Any]:
+    return {name: bindparam(name) for name in names}
 
 
-def _user_id_query(dialect: str) -> Any:
-    return select(User.id).where(User.key == bindparam("user_key"))
+def dialect_insert(dialect: str, model: Any) -> Any:
+    """The dialect's INSERT (for ``ON CONFLICT``), without implicit ``RETURNING``."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table_of(model)).inline()
+
+
+# --- the turn's statements (see bot.store.direct) ----------------------------------------
+_USERS, _SESSIONS = table_of(User), table_of(Session)
+_USER_COLUMNS = ("id", "channel", "address_enc", "language", "language_locked", "age_band",
+                 "governorate", "joined_via")
+_SESSION_COLUMNS = ("user_id", "flow", "state", "data_enc", "offered")
 
 
 def _load_query(dialect: str) -> Any:
     """The user, their session, open case and subscription, in one round trip (the user row
     locked on PostgreSQL, so one user's turns are serialised across processes)."""
+    cases, subscriptions = table_of(Case), table_of(Subscription)
     open_case = (
-        select(Case.id).where(Case.user_id == User.id, Case.status != "closed")
-        .order_by(Case.id.desc()).limit(1).scalar_subquery()
+        select(cases.c.id).where(cases.c.user_id == _USERS.c.id, cases.c.status != "closed")
+        .order_by(cases.c.id.desc()).limit(1).scalar_subquery()
     )
-    topics = select(Subscription.topics).where(Subscription.user_id == User.id).scalar_subquery()
-    query = (select(User, Session, open_case, topics)
-             .outerjoin(Session, Session.user_id == User.id)
-             .where(User.key == bindparam("user_key")))
-    return query.with_for_update(of=User) if dialect == "postgresql" else query
+    topics = (select(subscriptions.c.topics).where(subscriptions.c.user_id == _USERS.c.id)
+              .scalar_subquery())
+    query = (select(*(_USERS.c[name] for name in _USER_COLUMNS),
+                    *(_SESSIONS.c[name] for name in _SESSION_COLUMNS), open_case, topics)
+             .select_from(_USERS.outerjoin(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id))
+             .where(_USERS.c.key == bindparam("user_key")))
+    return query.with_for_update(of=_USERS) if dialect == "postgresql" else query
 
 
 def _progress_query(dialect: str) -> Any:
-    return (select(Progress).where(Progress.user_id == bindparam("user_id"))
-            .order_by(Progress.updated_at))
+    table = table_of(Progress)
+    return (select(table.c.module_id, table.c.position, table.c.completed)
+            .where(table.c.user_id == bindparam("user_id")).order_by(table.c.updated_at))
 
 
-def _remember_query(dialect: str) -> Any:
-    from sqlalchemy.dialects import postgresql, sqlite
+def _claim_query(dialect: str) -> Any:
+    return (dialect_insert(dialect, ProcessedInbound)
+            .values(_params("channel", "message_id", "created_at")).on_conflict_do_nothing())
 
-    table = table_of(PlatformMessage)
-    users = table_of(User)  # table columns: a Core statement, not an ORM-enabled one
-    source = select(
-        users.c.id, bindparam("message_id", type_=table.c.message_id.type),
-        bindparam("now", type_=table.c.created_at.type),
-    ).where(users.c.key == bindparam("user_key"))
-    module = postgresql if dialect == "postgresql" else sqlite
-    return (module.insert(table)
-            .from_select(["user_id", "message_id", "created_at"], source)
-            .on_conflict_do_nothing())
+
+def _insert_user_query(dialect: str) -> Any:
+    return (insert(_USERS).values(_params("key", "channel", "created_at", "last_active_at",
+                                          "language_locked", "unreachable"))
+            .returning(_USERS.c.id))
 
 
 def _touch_user_query(dialect: str) -> Any:
-    users = table_of(User)
-    return (update(users).where(users.c.id == bindparam("uid"))
+    return (update(_USERS).where(_USERS.c.id == bindparam("uid"))
             .values(last_active_at=bindparam("now"), last_inbound_at=bindparam("now"),
                     unreachable=False))
 
 
-def _update_user_query(names: list[str]) -> Any:
-    users = table_of(User)
-    return (update(users).where(users.c.id == bindparam("uid"))
+def _update_user_query(names: Sequence[str]) -> Any:
+    return (update(_USERS).where(_USERS.c.id == bindparam("uid"))
             .values({name: bindparam(f"v_{name}") for name in names}))
 
 
 def _update_session_query(dialect: str) -> Any:
-    table = table_of(Session)
-    return (update(table).where(table.c.user_id == bindparam("uid"))
+    return (update(_SESSIONS).where(_SESSIONS.c.user_id == bindparam("uid"))
             .values(flow=bindparam("flow"), state=bindparam("state"),
                     data_enc=bindparam("data_enc"), offered=bindparam("offered"),
-                    version=table.c.version + 1, updated_at=bindparam("updated_at")))
+                    version=_SESSIONS.c.version + 1, updated_at=bindparam("updated_at")))
 
 
 def _insert_session_query(dialect: str) -> Any:
-    return insert(table_of(Session))
+    return insert(_SESSIONS).values(_params("user_id", "flow", "state", "data_enc", "offered",
+                                            "version", "updated_at"))
 
 
 def _insert_events_query(dialect: str) -> Any:
-    return insert(table_of(EventRecord))
+    return insert(table_of(EventRecord)).inline().values(
+        _params("user_id", "name", "channel", "language", "data", "created_at"))
+
+
+def _progress_upsert_query(changed: Sequence[str]) -> Any:
+    """Create the row (position 0, not completed) or change only the ``changed`` columns."""
+    def build(dialect: str) -> Any:
+        statement = dialect_insert(dialect, Progress).values(
+            _params("user_id", "module_id", "position", "completed", "useful", "updated_at"))
+        excluded = statement.excluded
+        return statement.on_conflict_do_update(
+            index_elements=["user_id", "module_id"],
+            set_={name: excluded[name] for name in (*changed, "updated_at")})
+    return build
+
+
+def _remember_query(dialect: str) -> Any:
+    table = table_of(PlatformMessage)
+    source = select(
+        _USERS.c.id, bindparam("message_id", type_=table.c.message_id.type),
+        bindparam("now", type_=table.c.created_at.type),
+    ).where(_USERS.c.key == bindparam("user_key"))
+    return (dialect_insert(dialect, PlatformMessage)
+            .from_select(["user_id", "message_id", "created_at"], source)
+            .on_conflict_do_nothing())
 
 
 def _mark_sent_query(dialect: str) -> Any:
-    table = table_of(OutboxMessage)  # Core, not ORM-enabled: no autoflush, no bulk-ORM path
-    return (update(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    table = table_of(OutboxMessage)
+    return (update(table).where(table.c.id == bindparam("row_id"))
             .values(status="sent", sent_at=bindparam("now"), lease_until=None))
 
 
-async def mark_outbox_sent(db: AsyncSession, ids: Iterable[int]) -> None:
+_LOAD = direct.Statement("load", _load_query)
+_PROGRESS = direct.Statement("progress", _progress_query)
+_CLAIM = direct.Statement("claim", _claim_query)
+_INSERT_USER = direct.Statement("insert-user", _insert_user_query)
+_TOUCH_USER = direct.Statement("touch-user", _touch_user_query)
+_UPDATE_SESSION = direct.Statement("update-session", _update_session_query)
+_INSERT_SESSION = direct.Statement("insert-session", _insert_session_query)
+_INSERT_EVENTS = direct.Statement("insert-events", _insert_events_query)
+_REMEMBER = direct.Statement("remember", _remember_query)
+_MARK_SENT = direct.Statement("mark-sent", _mark_sent_query)
+_UPDATE_USER = direct.Statements(lambda names: lambda dialect: _update_user_query(names))
+"""One statement per set of changed user columns (language, age band, ...: rare)."""
+_UPSERT_PROGRESS = direct.Statements(_progress_upsert_query)
+
+
+def mark_outbox_sent(cursor: direct.Cursor, ids: Iterable[int]) -> None:
     """Outbox rows delivered by the channel itself, in the caller's transaction (the one
     definition behind :func:`bot.outbox.mark_sent` and :meth:`Store.remember_messages`)."""
-    await db.execute(_statement(db, "mark-sent", _mark_sent_query),
-                     {"ids": list(ids), "now": utcnow()})
+    now = utcnow()
+    cursor.executemany(_MARK_SENT, [{"row_id": row_id, "now": now} for row_id in ids])
+
+
+@dataclass
+class UserRow:
+    """The turn's user: the columns a turn reads, changed in place by the turn."""
+
+    id: int
+    key: str
+    channel: str
+    address_enc: bytes | None = None
+    language: str | None = None
+    language_locked: bool = False
+    age_band: str | None = None
+    governorate: str | None = None
+    joined_via: str | None = None
 
 
 class Store:
@@ -265,7 +306,7 @@ class Store:
             return False
 
     async def _user_id(self, db: AsyncSession, user: UserRef) -> int | None:
-        return await db.scalar(_statement(db, "user-id", _user_id_query), {"user_key": user.key})
+        return await db.scalar(select(User.id).where(User.key == user.key))
 
     async def remember_messages(self, user: UserRef, message_ids: Iterable[str], *,
                                 sent_outbox_ids: Iterable[int] = ()) -> None:
@@ -279,14 +320,17 @@ class Store:
         sent = list(sent_outbox_ids)
         if not ids and not sent:
             return
-        async with self.session() as db:
+
+        def write(cursor: direct.Cursor) -> None:
             if sent:
-                await mark_outbox_sent(db, sent)
+                mark_outbox_sent(cursor, sent)
             if ids:  # INSERT ... SELECT: no row when the user is gone (erased meanwhile)
                 now = utcnow()
-                await db.execute(_statement(db, "remember", _remember_query),
-                                 [{"user_key": user.key, "message_id": m, "now": now}
-                                  for m in ids])
+                cursor.executemany(_REMEMBER, [{"user_key": user.key, "message_id": m,
+                                                "now": now} for m in ids])
+
+        async with self.session() as db:
+            await direct.run(db, write)
 
     async def take_messages(self, user: UserRef, *, newer_than: timedelta) -> list[str]:
         """Remove and return the message ids of a chat that are recent enough to delete."""
@@ -327,7 +371,12 @@ class Store:
 
 
 class TurnTransaction:
-    """The database side of one turn. Created by :meth:`Store.turn` only."""
+    """The database side of one turn. Created by :meth:`Store.turn` only.
+
+    The turn's own reads and writes are hot statements on the connection's cursor
+    (:mod:`bot.store.direct`); rarer effects (cases, screening results, erasure) use the ORM
+    session ``db``, in the same transaction.
+    """
 
     def __init__(
         self, db: AsyncSession, ref: UserRef, cipher: FieldCipher, pseudonyms: Pseudonymizer
@@ -336,14 +385,16 @@ class TurnTransaction:
         self.ref = ref
         self.cipher = cipher
         self.pseudonyms = pseudonyms
-        self._user: User | None = None
-        self._session_row: Session | None = None
-        # The turn's writes go out as Core statements, not through the ORM unit of work:
-        # user columns changed this turn (one UPDATE in finish()), events (one INSERT).
+        self._user: UserRow | None = None
+        # Buffered for finish(): user columns changed this turn (one UPDATE) and events (one
+        # INSERT).
         self._user_changes: dict[str, Any] = {}
         self._touch_at: datetime | None = None
         self._has_session = False
         self._events: list[dict[str, Any]] = []
+
+    async def _run(self, work: Any) -> Any:
+        return await direct.run(self.db, work)
 
     # --- loading -----------------------------------------------------------------------
     async def claim_inbound(self, message_id: str) -> bool:
@@ -352,54 +403,58 @@ class TurnTransaction:
         One ``INSERT ... ON CONFLICT DO NOTHING``: on PostgreSQL a concurrent claim of the same
         id in another process waits for that transaction and then inserts nothing.
         """
-        result = await self.db.execute(
-            _insert_ignoring_conflicts(self.db, ProcessedInbound),
-            {"channel": self.ref.channel, "message_id": message_id, "created_at": utcnow()})
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        values = {"channel": self.ref.channel, "message_id": message_id, "created_at": utcnow()}
+        return bool(await self._run(lambda cursor: cursor.execute(_CLAIM, values)))
 
     async def load(self, *, address: str | None = None) -> tuple[Profile, Conversation]:
         """Get or create the user (locking the row on PostgreSQL) and their conversation."""
         now = utcnow()
-        found = (await self.db.execute(_statement(self.db, "load", _load_query),
-                                       {"user_key": self.ref.key})).first()
-        user, row, open_case, topics = found if found is not None else (None, None, None, None)
-        is_new = user is None
-        if user is None:
-            user = User(
-                key=self.ref.key, channel=self.ref.channel, created_at=now, last_active_at=now,
-                language_locked=False, unreachable=False,
-            )
-            self.db.add(user)
-            await self.db.flush()
+        key, channel = self.ref.key, self.ref.channel
+
+        def read(cursor: direct.Cursor) -> tuple[direct.Row | None, list[direct.Row], int]:
+            found = cursor.one(_LOAD, {"user_key": key})
+            if found is not None:
+                return found, cursor.all(_PROGRESS, {"user_id": found[0]}), found[0]
+            created = cursor.one(_INSERT_USER, {
+                "key": key, "channel": channel, "created_at": now, "last_active_at": now,
+                "language_locked": False, "unreachable": False})
+            assert created is not None
+            return None, [], int(created[0])
+
+        found, progress, user_id = await self._run(read)
+        is_new = found is None
+        if found is None:
+            user, session, open_case, topics = UserRow(user_id, key, channel), None, None, None
+        else:
+            n = len(_USER_COLUMNS)
+            user = UserRow(key=key, **dict(zip(_USER_COLUMNS, found[:n], strict=True)))
+            session = found[n:n + len(_SESSION_COLUMNS)]
+            open_case, topics = found[-2], found[-1]
+            user.language_locked = bool(user.language_locked)
         self._user = user
         if address is not None and user.address_enc is None:
             self._set_user(address_enc=self.cipher.encrypt_text(address, context=b"users.address"))
-        # last_active_at, last_inbound_at and unreachable: written by finish() in one UPDATE
-        for name, value in (("last_active_at", now), ("last_inbound_at", now),
-                            ("unreachable", False)):
-            set_committed_value(user, name, value)
-        self._touch_at = now
+        self._touch_at = now  # last_active_at, last_inbound_at, unreachable: in finish()
 
-        self._session_row = row
-        self._has_session = row is not None
         conversation = Conversation()
-        if row is not None:
+        self._has_session = session is not None and session[0] is not None
+        if session is not None and self._has_session:
+            _, flow, state, data_enc, offered = session
             data: dict[str, Any] = {}
-            if row.data_enc:
-                data = json.loads(self.cipher.decrypt(row.data_enc, context=b"sessions.data"))
+            if data_enc:
+                data = json.loads(self.cipher.decrypt(data_enc, context=b"sessions.data"))
             conversation = Conversation(
-                flow=row.flow, state=row.state, data=data,
-                offered=[(str(b[0]), str(b[1])) for b in row.offered or []],
+                flow=flow, state=state, data=data,
+                offered=[(str(b[0]), str(b[1])) for b in offered or []],
             )
-        progress = [] if is_new else list(await self.db.scalars(
-            _statement(self.db, "progress", _progress_query), {"user_id": user.id}))
-        completed = [p.module_id for p in progress if p.completed]
-        unfinished = [p for p in progress if not p.completed and p.position > 0]
-        resume = (unfinished[-1].module_id, unfinished[-1].position) if unfinished else None
+        completed = [module for module, _, done in progress if done]
+        unfinished = [(module, position) for module, position, done in progress
+                      if not done and position > 0]
         profile = Profile(
             user_id=user.id, channel=user.channel, is_new=is_new, language=user.language,
             language_locked=user.language_locked, age_band=user.age_band,
-            completed_modules=frozenset(completed), open_case_id=open_case, resume=resume,
+            completed_modules=frozenset(completed), open_case_id=open_case,
+            resume=unfinished[-1] if unfinished else None,
             governorate=user.governorate, joined_via=user.joined_via,
             subscription=None if topics is None else tuple(str(t) for t in topics),
         )
@@ -407,18 +462,18 @@ class TurnTransaction:
 
     # --- saving ------------------------------------------------------------------------
     @property
-    def user(self) -> User:
+    def user(self) -> UserRow:
         if self._user is None:
             raise RuntimeError("load() first")
         return self._user
 
     def _set_user(self, **values: Any) -> None:
-        """Change user columns: the loaded object shows them at once (without becoming dirty
-        in the ORM), the database gets them in :meth:`finish`'s single UPDATE."""
+        """Change user columns: the loaded row shows them at once, the database gets them in
+        :meth:`finish`'s single UPDATE."""
         user = self.user
         for name, value in values.items():
-            if name in self._user_changes or getattr(user, name) != value:  # as the ORM did
-                set_committed_value(user, name, value)
+            if name in self._user_changes or getattr(user, name) != value:
+                setattr(user, name, value)
                 self._user_changes[name] = value
 
     def set_language(self, language: str, *, locked: bool) -> None:
@@ -439,22 +494,27 @@ class TurnTransaction:
 
     async def finish(self) -> None:
         """Write what the turn buffered (events, the user's columns) before the commit."""
-        await self._write_events()
-        if self._user is None:
-            return  # not loaded, or erased
-        user_id, touch, changes = self._user.id, self._touch_at, self._user_changes
+        events, self._events = self._events, []
+        user_id = self._user.id if self._user is not None else None  # None: erased
+        touch, changes = self._touch_at, self._user_changes
         self._touch_at, self._user_changes = None, {}
-        if changes:  # rare (language, age band, ...): a statement of its own shape
-            if touch is not None:
-                changes.update(last_active_at=touch, last_inbound_at=touch, unreachable=False)
-            names = sorted(changes)
-            await self.db.execute(
-                _statement(self.db, "update-user:" + ",".join(names),
-                           lambda dialect: _update_user_query(names)),
-                {**{f"v_{name}": value for name, value in changes.items()}, "uid": user_id})
-        elif touch is not None:
-            await self.db.execute(_statement(self.db, "touch-user", _touch_user_query),
-                                  {"uid": user_id, "now": touch})
+        if changes and touch is not None:
+            changes.update(last_active_at=touch, last_inbound_at=touch, unreachable=False)
+        if not events and user_id is None:
+            return
+
+        def write(cursor: direct.Cursor) -> None:
+            if events:
+                cursor.executemany(_INSERT_EVENTS, events)
+            if user_id is None:
+                return
+            if changes:  # rare (language, age band, ...): a statement of its own shape
+                cursor.execute(_UPDATE_USER.get(tuple(sorted(changes))),
+                               {**{f"v_{k}": v for k, v in changes.items()}, "uid": user_id})
+            elif touch is not None:
+                cursor.execute(_TOUCH_USER, {"uid": user_id, "now": touch})
+
+        await self._run(write)
 
     async def save(self, conversation: Conversation) -> None:
         sealed = (
@@ -463,17 +523,16 @@ class TurnTransaction:
             )
             if conversation.data else None
         )
-        offered = [list(b) for b in conversation.offered]
         values = {"uid": self.user.id, "flow": conversation.flow, "state": conversation.state,
-                  "data_enc": sealed, "offered": offered, "updated_at": utcnow()}
-        if self._has_session:  # Core UPDATE: the loaded row object is not used
-            await self.db.execute(_statement(self.db, "update-session", _update_session_query),
-                                  values)
-        else:
-            values["user_id"] = values.pop("uid")
-            await self.db.execute(_statement(self.db, "insert-session", _insert_session_query),
-                                  {**values, "version": 1})
-            self._has_session = True  # the next save updates
+                  "data_enc": sealed, "offered": [list(b) for b in conversation.offered],
+                  "updated_at": utcnow()}
+        if self._has_session:
+            await self._run(lambda cursor: cursor.execute(_UPDATE_SESSION, values))
+            return
+        values["user_id"] = values.pop("uid")
+        values["version"] = 1
+        await self._run(lambda cursor: cursor.execute(_INSERT_SESSION, values))
+        self._has_session = True  # the next save updates
 
     def record_events(self, names_and_data: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Buffered; inserted in one statement by :meth:`finish` (or before an erasure)."""
@@ -486,24 +545,20 @@ class TurnTransaction:
     async def _write_events(self) -> None:
         if self._events:
             events, self._events = self._events, []
-            await self.db.execute(_statement(self.db, "insert-events", _insert_events_query),
-                                  events)
+            await self._run(lambda cursor: cursor.executemany(_INSERT_EVENTS, events))
 
     async def set_progress(
         self, module_id: str, *, position: int | None = None, completed: bool | None = None,
         useful: bool | None = None,
     ) -> None:
-        row = await self.db.get(Progress, (self.user.id, module_id))
-        if row is None:
-            row = Progress(user_id=self.user.id, module_id=module_id, position=0, completed=False)
-            self.db.add(row)
-        if position is not None:
-            row.position = position
-        if completed:
-            row.completed = True
-        if useful is not None:
-            row.useful = useful
-        row.updated_at = utcnow()
+        """Create the module's progress row or change it: one upsert."""
+        changed = tuple(name for name, given in (("position", position is not None),
+                                                 ("completed", bool(completed)),
+                                                 ("useful", useful is not None)) if given)
+        values = {"user_id": self.user.id, "module_id": module_id, "position": position or 0,
+                  "completed": bool(completed), "useful": useful, "updated_at": utcnow()}
+        statement = _UPSERT_PROGRESS.get(changed)
+        await self._run(lambda cursor: cursor.execute(statement, values))
 
     def add_screening_result(self, risk_level: str, score: int, payload: dict[str, Any]) -> None:
         sealed = self.cipher.encrypt(
@@ -549,7 +604,6 @@ class TurnTransaction:
             await self.db.execute(delete(model).where(model.user_id == user_id))
         await self.db.execute(delete(User).where(User.id == user_id))
         self._user = None
-        self._session_row = None
         self._has_session = False
         self._touch_at = None
         return message_ids

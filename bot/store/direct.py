@@ -1,0 +1,152 @@
+"""A turn's hot statements run on the connection's DBAPI cursor, below SQLAlchemy's execution.
+
+Profiles of the Telegram pipeline put half of the bot's CPU in SQLAlchemy's statement
+execution (execution contexts, result objects, ORM loading) while SQLite itself spent a tenth
+of that. The statements of a turn stay SQLAlchemy constructs, compiled once per dialect, with
+the bind and result processors of their column types, so the SQL and the stored formats are
+SQLAlchemy's own; only running them skips the machinery. They run on the same pooled
+connection and in the same transaction as the turn's ORM work (``run_sync`` hands us the
+DBAPI connection SQLAlchemy uses, whose driver adapter starts PostgreSQL's transaction and
+keeps asyncpg's prepared statements), so a turn still commits or rolls back as one.
+
+Errors surface as SQLAlchemy's :class:`~sqlalchemy.exc.DBAPIError` (without the statement's
+parameters), and a lost connection is invalidated in the pool, as SQLAlchemy would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
+
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
+
+T = TypeVar("T")
+Processor = Callable[[Any], Any]
+Row = tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """One statement for one dialect: SQL text, parameter order and value conversions."""
+
+    sql: str
+    binds: tuple[tuple[str, Processor | None], ...]
+    """Positional parameters: the name in the caller's values, and the type's conversion."""
+    constants: Mapping[str, Any]
+    """Values written into the statement (``status="sent"``), bound like the others."""
+    columns: tuple[Processor | None, ...]
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        if self.constants:
+            values = {**self.constants, **values}
+        return tuple(values[name] if process is None else process(values[name])
+                     for name, process in self.binds)
+
+    def row(self, raw: Sequence[Any]) -> Row:
+        return tuple(value if process is None or value is None else process(value)
+                     for value, process in zip(raw, self.columns, strict=True))
+
+
+def compile_statement(statement: ClauseElement, dialect: Dialect) -> Compiled:
+    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+    names = compiled.positiontup or ()
+    binds = tuple(
+        (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect))
+        for name in names
+    )
+    constants = {name: compiled.binds[name].effective_value for name in names
+                 if not compiled.binds[name].required}
+    selected: Iterable[Any] = (getattr(statement, "selected_columns", None)  # SELECT
+                               or getattr(statement, "exported_columns", None)  # RETURNING
+                               or ())
+    columns = tuple(c.type.dialect_impl(dialect).result_processor(dialect, None)
+                    for c in selected)
+    return Compiled(compiled.string, binds, constants, columns)
+
+
+@dataclass(eq=False)
+class Statement:
+    """A hot statement: built by ``build(dialect_name)`` and compiled once per dialect."""
+
+    name: str
+    build: Callable[[str], ClauseElement]
+    _compiled: dict[str, Compiled] = field(default_factory=dict, repr=False)
+
+    def for_dialect(self, dialect: Dialect) -> Compiled:
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = compile_statement(
+                self.build(dialect.name), dialect)
+        return compiled
+
+
+@dataclass(eq=False)
+class Statements:
+    """A family of hot statements told apart by a key (e.g. the columns an UPDATE sets)."""
+
+    factory: Callable[[tuple[str, ...]], Callable[[str], ClauseElement]]
+    _members: dict[tuple[str, ...], Statement] = field(default_factory=dict, repr=False)
+
+    def get(self, key: tuple[str, ...]) -> Statement:
+        statement = self._members.get(key)
+        if statement is None:
+            statement = self._members[key] = Statement(",".join(key), self.factory(key))
+        return statement
+
+
+class Cursor:
+    """The DBAPI cursor of the turn's connection, speaking in :class:`Statement` s."""
+
+    __slots__ = ("_cursor", "_dialect")
+
+    def __init__(self, cursor: Any, dialect: Dialect) -> None:
+        self._cursor = cursor
+        self._dialect = dialect
+
+    def execute(self, statement: Statement, values: Mapping[str, Any]) -> int:
+        """Run a statement without rows; its row count."""
+        compiled = statement.for_dialect(self._dialect)
+        self._cursor.execute(compiled.sql, compiled.parameters(values))
+        return int(self._cursor.rowcount)
+
+    def executemany(self, statement: Statement, rows: Iterable[Mapping[str, Any]]) -> None:
+        compiled = statement.for_dialect(self._dialect)
+        self._cursor.executemany(compiled.sql, [compiled.parameters(v) for v in rows])
+
+    def one(self, statement: Statement, values: Mapping[str, Any]) -> Row | None:
+        """The first row (converted), or ``None``."""
+        compiled = statement.for_dialect(self._dialect)
+        self._cursor.execute(compiled.sql, compiled.parameters(values))
+        raw = self._cursor.fetchone()
+        return None if raw is None else compiled.row(raw)
+
+    def all(self, statement: Statement, values: Mapping[str, Any]) -> list[Row]:
+        compiled = statement.for_dialect(self._dialect)
+        self._cursor.execute(compiled.sql, compiled.parameters(values))
+        return [compiled.row(raw) for raw in self._cursor.fetchall()]
+
+
+async def run(db: AsyncSession, work: Callable[[Cursor], T]) -> T:
+    """Run ``work`` with a cursor on ``db``'s connection, inside its current transaction."""
+    connection = await db.connection()
+    return await connection.run_sync(_run, work)
+
+
+def _run(connection: Connection, work: Callable[[Cursor], T]) -> T:
+    dialect = connection.dialect
+    proxied = connection.connection
+    cursor = proxied.cursor()
+    try:
+        return work(Cursor(cursor, dialect))
+    except dialect.loaded_dbapi.Error as exc:
+        if dialect.is_disconnect(exc, proxied, cursor):
+            connection.invalidate(exc)
+        raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
+                                  hide_parameters=True, dialect=dialect) from exc
+    finally:
+        cursor.close()
