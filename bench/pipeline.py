@@ -188,6 +188,9 @@ class TurnRecord:
     t_post: float
     t_resp: float
     status: int
+    answered_callback: str = ""
+    """The callback query the webhook's 200 answer answered (``answerCallbackQuery`` in the
+    body: Telegram performs it), or empty."""
 
 
 @dataclass
@@ -228,8 +231,8 @@ class Connection:
                      f"Content-Type: application/json\r\n"
                      f"X-Telegram-Bot-Api-Secret-Token: {SECRET}\r\n").encode()
 
-    async def post(self, body: bytes) -> int:
-        """The HTTP status, or -1 on a network failure or timeout."""
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        """The HTTP status and body, or -1 on a network failure or timeout."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 if self.writer is None:
@@ -248,14 +251,13 @@ class Connection:
                         length = int(value)
                     elif name == b"connection" and value.strip().lower() == b"close":
                         close = True
-                if length:
-                    await self.reader.readexactly(length)
+                answer = await self.reader.readexactly(length) if length else b""
                 if close:
                     self.close()
-                return status
+                return status, answer
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
             self.close()
-            return -1
+            return -1, b""
 
     def close(self) -> None:
         if self.writer is not None:
@@ -318,16 +320,27 @@ async def play(population: Population, port: int, concurrency: int, pacer: Pacer
                         return
                     update_id, body = update_body(user, step)
                     t_post = time.monotonic()
-                    status = await conn.post(body)
+                    status, answer = await conn.post(body)
                     records.append(TurnRecord(user.chat_id, user.script, index, step[0],
                                               user.phase, update_id, t_post, time.monotonic(),
-                                              status))
+                                              status, callback_answered(status, answer)))
                     if status != 200:
                         break  # the conversation cannot go on sensibly
         finally:
             conn.close()
 
     await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+
+
+def callback_answered(status: int, answer: bytes) -> str:
+    """What Telegram would do with the webhook's answer: the ``answerCallbackQuery`` it
+    names (its query id), if any."""
+    if status != 200 or not answer.startswith(b"{"):
+        return ""
+    method = orjson.loads(answer)
+    if method.get("method") != "answerCallbackQuery":
+        return ""
+    return str(method.get("callback_query_id", ""))
 
 
 # --- processes -----------------------------------------------------------------------------
@@ -694,6 +707,7 @@ def check(turns: list[TurnRecord], fake_records: list[list[Any]], expected: Expe
         calls = per_turn.get(i, [])
         sent = [r for r in calls if r[1] == "sendMessage"]
         answers = sum(1 for r in calls if r[1] == "answerCallbackQuery")
+        answers += turn.answered_callback == f"cb{turn.update_id}"
         want = expected.replies.get((turn.script, turn.index))
         counts["turns"] += 1
         if turn.status != 200:

@@ -76,7 +76,7 @@ class TelegramCampaignDeliverer:
             for chunk in render_telegram(outbound):
                 try:
                     sent = await self.bot.send_message(
-                        chat_id, chunk.text, reply_markup=chunk.keyboard,
+                        chat_id, chunk.text, reply_markup=chunk.markup,
                         link_preview_options=_NO_PREVIEW)
                 except RetryAfter as exc:
                     raise RateLimited(retry_after_seconds(exc), "telegram flood control") from None

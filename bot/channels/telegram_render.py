@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 
 from bot.messages import Button, Outbound
 
@@ -30,7 +31,14 @@ class Chunk:
     """One ``sendMessage``."""
 
     text: str
-    keyboard: InlineKeyboardMarkup | None = None
+    keyboard: dict[str, Any] | None = None
+    """The inline keyboard as the Bot API's JSON (``reply_markup``): built as plain data,
+    because PTB's frozen button objects and their serialisation cost ~8% of a reply's CPU."""
+
+    @property
+    def markup(self) -> InlineKeyboardMarkup | None:
+        """The keyboard as PTB's object, for PTB's typed ``send_message``."""
+        return None if self.keyboard is None else InlineKeyboardMarkup.de_json(self.keyboard)
 
 
 def render(outbound: Outbound) -> list[Chunk]:
@@ -42,7 +50,7 @@ def render(outbound: Outbound) -> list[Chunk]:
     return chunks
 
 
-def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
+def keyboard(buttons: Sequence[Button]) -> dict[str, Any] | None:
     """One button per row, or two per row when every title is short."""
     usable = []
     for button in buttons:
@@ -54,10 +62,10 @@ def keyboard(buttons: Sequence[Button]) -> InlineKeyboardMarkup | None:
         return None
     per_row = 2 if all(len(b.title) <= SHORT_TITLE for b in usable) else 1
     rows = [
-        [InlineKeyboardButton(b.title, callback_data=b.id) for b in usable[i:i + per_row]]
+        [{"text": b.title, "callback_data": b.id} for b in usable[i:i + per_row]]
         for i in range(0, len(usable), per_row)
     ]
-    return InlineKeyboardMarkup(rows)
+    return {"inline_keyboard": rows}
 
 
 def utf16_len(text: str) -> int:

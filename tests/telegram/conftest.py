@@ -44,7 +44,9 @@ class Harness:
         if token is not None:
             headers[SECRET_HEADER] = token
         response = await self.client.post(WEBHOOK_PATH, data=body, headers=headers)
-        await response.read()
+        answer = await response.read()
+        if 200 <= response.status < 300:  # as Telegram does: a method in the answer is run
+            await self.fake.perform_webhook_answer(response.content_type, answer)
         return response.status
 
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:

@@ -45,6 +45,8 @@ class Call:
     at: float
     result: Any = None
     """What a successful call returned (sendMessage: the Message, with its message_id)."""
+    via_webhook_answer: bool = False
+    """Made in the body of the bot's answer to a webhook call, not as a request of its own."""
 
 
 @dataclass
@@ -183,6 +185,22 @@ class FakeBotAPI:
     async def _post_update(self, request: web.Request) -> web.Response:
         update = self.push_update(orjson.loads(await request.read()))
         return web.Response(body=orjson.dumps(update), content_type="application/json")
+
+    async def perform_webhook_answer(self, content_type: str, body: bytes) -> None:
+        """What Telegram does with a webhook's 2xx answer: a JSON body naming a ``method`` is
+        performed like a call (its result goes nowhere: the bot cannot see it)."""
+        if not body or not content_type.startswith("application/json"):
+            return
+        params = orjson.loads(body)
+        method = params.pop("method", None) if isinstance(params, dict) else None
+        if not isinstance(method, str):
+            return
+        status, result = await self._answer(self.token, method, params)
+        call = Call(method, params, status, time.monotonic(), result if status == 200 else None,
+                    via_webhook_answer=True)
+        self.calls.append(call)
+        if self.on_call is not None:
+            self.on_call(call)
 
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]

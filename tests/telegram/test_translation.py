@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from telegram import Bot, Update
 
 from bot.channels.telegram_render import TEXT_LIMIT, keyboard, render, split_text, utf16_len
-from bot.channels.telegram_updates import Blocked, Incoming, LeaveChat, read_update, start_payload
+from bot.channels.telegram_updates import (
+    Blocked,
+    Incoming,
+    LeaveChat,
+    Uncommon,
+    read_plain,
+    read_update,
+    start_payload,
+)
 from bot.messages import Button, MediaKind, Outbound, UserRef
 from tests.telegram.updates import Updates, group_chat
 
@@ -99,17 +109,17 @@ def test_unknown_update_is_ignored() -> None:
 def test_short_titles_two_per_row_long_titles_one() -> None:
     short = keyboard([Button("yes", "نعم"), Button("no", "لا"), Button("menu", "القائمة")])
     assert short is not None
-    assert [[b.callback_data for b in row] for row in short.inline_keyboard] == [
+    assert [[b["callback_data"] for b in row] for row in short["inline_keyboard"]] == [
         ["yes", "no"], ["menu"]]
     long = keyboard([Button("a", "🔍 Check my situation"), Button("b", "No")])
     assert long is not None
-    assert [len(row) for row in long.inline_keyboard] == [1, 1]
+    assert [len(row) for row in long["inline_keyboard"]] == [1, 1]
 
 
 def test_bad_callback_data_is_dropped_not_fatal() -> None:
     markup = keyboard([Button("x" * 65, "too long"), Button("ok", "OK")])
     assert markup is not None
-    assert [b.callback_data for row in markup.inline_keyboard for b in row] == ["ok"]
+    assert [b["callback_data"] for row in markup["inline_keyboard"] for b in row] == ["ok"]
     assert keyboard([]) is None
 
 
@@ -121,6 +131,8 @@ def test_long_text_split_with_buttons_on_last() -> None:
     assert all(utf16_len(c.text) <= TEXT_LIMIT for c in chunks)
     assert "\n".join(c.text for c in chunks) == text
     assert chunks[0].keyboard is None and chunks[1].keyboard is not None
+    markup = chunks[1].markup  # PTB's object, for PTB's typed send_message (campaigns)
+    assert markup is not None and markup.to_dict() == chunks[1].keyboard
 
 
 def test_split_counts_utf16_and_never_breaks_an_emoji() -> None:
@@ -145,3 +157,75 @@ def test_tap_on_a_message_too_old_to_see() -> None:
     action = read(data)
     assert isinstance(action, Incoming) and action.chat_id == 12
     assert action.inbound is not None and action.inbound.button_id == "menu:learn"
+
+
+# --- the plain reader of the webhook's hot path agrees with PTB's -----------------------
+def plain(data: dict[str, Any]) -> Any:
+    return read_plain(data, "123", ref)
+
+
+def _common_updates() -> list[dict[str, Any]]:
+    updates = Updates(chat_id=91, language_code="en")
+    arabizi = Updates(chat_id=92, language_code=None)
+    return [
+        updates.message("hello"), updates.message("ana 3ayez asafer"),
+        arabizi.message("مرحبا"), arabizi.message(""),
+        updates.callback("menu:learn"), arabizi.callback("scr:yes", message_id=9),
+        Updates(chat_id=93, language_code="pt-BR").callback("x" * 64),
+    ]
+
+
+@pytest.mark.parametrize("data", _common_updates())
+def test_plain_reader_reads_common_updates_as_ptb_does(data: dict[str, Any]) -> None:
+    action = plain(data)
+    assert not isinstance(action, Uncommon), "a common update must take the fast path"
+    assert action == read(data)
+
+
+@pytest.mark.parametrize("data", [
+    Updates().sticker(), Updates().photo("caption"), Updates().location(),
+    Updates().message("hi", chat=group_chat(-100)), Updates().callback("a", chat=group_chat(-5)),
+    Updates().callback(""), Updates().my_chat_member("kicked"), Updates().message("/start c7"),
+    {"update_id": 1, "edited_message": Updates().message("x")["message"]},
+    Updates().message("hi", reply_to_message={"message_id": 1, "date": 0,
+                                              "chat": {"id": 1, "type": "private"}}),
+])
+def test_plain_reader_leaves_everything_else_to_ptb(data: dict[str, Any]) -> None:
+    assert isinstance(plain(data), Uncommon)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 2**40) | st.text(max_size=5),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.sampled_from(["id", "type", "text", "date", "chat", "from", "data"]),
+                      children, max_size=4),
+    max_leaves=8,
+)
+
+
+@given(base=st.sampled_from(_common_updates()), path=st.lists(
+    st.sampled_from(["message", "callback_query", "chat", "from", "text", "date", "id", "data",
+                     "message_id", "type", "language_code", "is_bot", "first_name",
+                     "chat_instance", "update_id", "entities"]), min_size=1, max_size=3),
+       value=_json)
+def test_plain_reader_never_disagrees_with_ptb_on_mangled_updates(
+    base: dict[str, Any], path: list[str], value: Any
+) -> None:
+    """Replace one field anywhere along ``path`` with junk: the plain reader either gives
+    exactly PTB's reading, or steps aside (PTB then decides, 400 included)."""
+    data = copy.deepcopy(base)
+    node: Any = data
+    for key in path[:-1]:
+        if not isinstance(node, dict) or not isinstance(node.get(key), dict):
+            break
+        node = node[key]
+    if isinstance(node, dict):
+        node[path[-1]] = value
+    action = plain(data)
+    if isinstance(action, Uncommon):
+        return
+    try:
+        update = Update.de_json(data, BOT)
+    except Exception:  # PTB refuses the body: the plain reader must have stepped aside
+        raise AssertionError("plain reader accepted a body PTB refuses") from None
+    assert action == read_update(update, ref)
