@@ -125,7 +125,8 @@ class Engine:
                 await tx.save(Conversation(step.flow, step.state, step.data, offered))
                 if step.messages:
                     outbox_ids = (await record_turn_replies(
-                        tx.db, tx.cipher, user_id=profile.user_id, channel=inbound.user.channel,
+                        tx.connection, tx.cipher, user_id=profile.user_id,
+                        channel=inbound.user.channel,
                         messages=step.messages, idempotency_key=_reply_key(inbound),
                     ),)
         log.info(

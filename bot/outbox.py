@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import and_, bindparam, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.messages import Button, Outbound
 from bot.store import direct
@@ -65,8 +66,7 @@ def current_lease() -> timedelta:
 def _seal(cipher: FieldCipher, messages: Sequence[Outbound]) -> bytes:
     payload = [{"text": m.text, "buttons": [[b.id, b.title] for b in m.buttons]}
                for m in messages]
-    return cipher.encrypt(json.dumps(payload, ensure_ascii=False).encode(),
-                          context=_PAYLOAD_CONTEXT)
+    return cipher.encrypt(orjson.dumps(payload), context=_PAYLOAD_CONTEXT)
 
 
 def _open(cipher: FieldCipher, blob: bytes) -> list[Outbound]:
@@ -94,7 +94,7 @@ async def enqueue(
 
 
 async def record_turn_replies(
-    db: AsyncSession, cipher: FieldCipher, *, user_id: int, channel: str,
+    db: AsyncConnection | AsyncSession, cipher: FieldCipher, *, user_id: int, channel: str,
     messages: Sequence[Outbound], idempotency_key: str, lease: timedelta | None = None,
 ) -> int:
     """A turn's replies, in the turn's transaction, already leased to the calling process.
@@ -130,8 +130,8 @@ _INSERT_REPLY = direct.Statement("outbox-reply", _insert_reply)
 async def mark_sent(store: Store, ids: Sequence[int]) -> None:
     """The channel delivered these rows itself (the fast path of a turn's replies)."""
     if ids:
-        async with store.session() as db:
-            await direct.run(db, lambda cursor: mark_outbox_sent(cursor, ids))
+        async with store.connection() as conn:
+            await direct.run(conn, lambda cursor: mark_outbox_sent(cursor, ids))
 
 
 async def mark_failed(store: Store, ids: Sequence[int], *, error: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -108,6 +108,9 @@ class Cursor:
         self._cursor = cursor
         self._dialect = dialect
 
+    def raw(self, sql: str) -> None:
+        self._cursor.execute(sql)
+
     def execute(self, statement: Statement, values: Mapping[str, Any]) -> int:
         """Run a statement without rows; its row count."""
         compiled = statement.for_dialect(self._dialect)
@@ -131,10 +134,15 @@ class Cursor:
         return [compiled.row(raw) for raw in self._cursor.fetchall()]
 
 
-async def run(db: AsyncSession, work: Callable[[Cursor], T]) -> T:
+async def run(db: AsyncConnection | AsyncSession, work: Callable[[Cursor], T]) -> T:
     """Run ``work`` with a cursor on ``db``'s connection, inside its current transaction."""
-    connection = await db.connection()
+    connection = db if isinstance(db, AsyncConnection) else await db.connection()
     return await connection.run_sync(_run, work)
+
+
+def execute_driver_sql(connection: Connection, sql: str) -> None:
+    """One parameterless statement on the cursor (a sync ``Connection``, e.g. in an event)."""
+    _run(connection, lambda cursor: cursor.raw(sql))
 
 
 def _run(connection: Connection, work: Callable[[Cursor], T]) -> T:

@@ -15,15 +15,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+import orjson
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.messages import UserRef
 from bot.store import direct
 from bot.store.crypto import FieldCipher, Pseudonymizer
-from bot.store.db import DatabaseUnavailable
+from bot.store.db import DatabaseUnavailable, json_dumps
 from bot.store.models import (
     Case,
     EventRecord,
@@ -278,15 +279,32 @@ class Store:
 
     @asynccontextmanager
     async def turn(self, user: UserRef) -> AsyncIterator[TurnTransaction]:
-        """Serialise a user's turns (in-process lock, row lock on PostgreSQL) in a transaction."""
+        """Serialise a user's turns (in-process lock, row lock on PostgreSQL) in a transaction.
+
+        The transaction is a Core connection's: the turn's statements run on its cursor
+        (:mod:`bot.store.direct`), and an ORM session joins it only when an effect needs one
+        (cases, screening results): most turns never pay for a session's set-up and teardown.
+        """
         async with self._locks.hold(user.key):
             try:
-                async with self.sessionmaker() as db, db.begin():
-                    tx = TurnTransaction(db, user, self.cipher, self.pseudonyms)
-                    yield tx
-                    await tx.finish()
+                async with self.connection() as conn:
+                    tx = TurnTransaction(conn, user, self.cipher, self.pseudonyms)
+                    try:
+                        yield tx
+                        await tx.finish()
+                    finally:
+                        await tx.close()
             except _DB_ERRORS as exc:
                 raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core transaction, for statements run with :func:`bot.store.direct.run`."""
+        try:
+            async with self.engine.connect() as conn, conn.begin():
+                yield conn
+        except _DB_ERRORS as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from exc
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -329,8 +347,8 @@ class Store:
                 cursor.executemany(_REMEMBER, [{"user_key": user.key, "message_id": m,
                                                 "now": now} for m in ids])
 
-        async with self.session() as db:
-            await direct.run(db, write)
+        async with self.connection() as conn:
+            await direct.run(conn, write)
 
     async def take_messages(self, user: UserRef, *, newer_than: timedelta) -> list[str]:
         """Remove and return the message ids of a chat that are recent enough to delete."""
@@ -379,9 +397,11 @@ class TurnTransaction:
     """
 
     def __init__(
-        self, db: AsyncSession, ref: UserRef, cipher: FieldCipher, pseudonyms: Pseudonymizer
+        self, connection: AsyncConnection, ref: UserRef, cipher: FieldCipher,
+        pseudonyms: Pseudonymizer,
     ) -> None:
-        self.db = db
+        self.connection = connection
+        self._db: AsyncSession | None = None
         self.ref = ref
         self.cipher = cipher
         self.pseudonyms = pseudonyms
@@ -393,8 +413,23 @@ class TurnTransaction:
         self._has_session = False
         self._events: list[dict[str, Any]] = []
 
+    @property
+    def db(self) -> AsyncSession:
+        """An ORM session in the turn's transaction, made on first use; flushed by
+        :meth:`finish`, never committing by itself (the turn's connection commits)."""
+        if self._db is None:
+            # joins the connection's transaction: it never commits it, and close() leaves it
+            self._db = AsyncSession(bind=self.connection, expire_on_commit=False,
+                                    join_transaction_mode="rollback_only")
+        return self._db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
     async def _run(self, work: Any) -> Any:
-        return await direct.run(self.db, work)
+        return await direct.run(self.connection, work)
 
     # --- loading -----------------------------------------------------------------------
     async def claim_inbound(self, message_id: str) -> bool:
@@ -442,7 +477,7 @@ class TurnTransaction:
             _, flow, state, data_enc, offered = session
             data: dict[str, Any] = {}
             if data_enc:
-                data = json.loads(self.cipher.decrypt(data_enc, context=b"sessions.data"))
+                data = orjson.loads(self.cipher.decrypt(data_enc, context=b"sessions.data"))
             conversation = Conversation(
                 flow=flow, state=state, data=data,
                 offered=[(str(b[0]), str(b[1])) for b in offered or []],
@@ -500,6 +535,8 @@ class TurnTransaction:
         self._touch_at, self._user_changes = None, {}
         if changes and touch is not None:
             changes.update(last_active_at=touch, last_inbound_at=touch, unreachable=False)
+        if self._db is not None:
+            await self._db.flush()  # the effects' ORM changes (cases, screening results)
         if not events and user_id is None:
             return
 
@@ -518,9 +555,7 @@ class TurnTransaction:
 
     async def save(self, conversation: Conversation) -> None:
         sealed = (
-            self.cipher.encrypt(
-                json.dumps(conversation.data, ensure_ascii=False).encode(), context=b"sessions.data"
-            )
+            self.cipher.encrypt(json_dumps(conversation.data).encode(), context=b"sessions.data")
             if conversation.data else None
         )
         values = {"uid": self.user.id, "flow": conversation.flow, "state": conversation.state,
