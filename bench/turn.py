@@ -40,13 +40,14 @@ def count_direct_statements(statements: collections.Counter[str]) -> None:
     their cursor (an executemany counts once, as SQLAlchemy's event does)."""
     from bot.store import direct
 
-    for name in ("execute", "executemany", "one", "all"):
+    for name in ("execute", "executemany", "one", "all", "raw"):
         original = getattr(direct.Cursor, name)
 
-        def counted(self: Any, statement: Any, values: Any, _original: Any = original) -> Any:
-            compiled = statement.for_dialect(self._dialect)
-            statements[compiled.sql.split(None, 1)[0].upper()] += 1
-            return _original(self, statement, values)
+        def counted(self: Any, statement: Any, *values: Any, _original: Any = original) -> Any:
+            sql = statement if isinstance(statement, str) else \
+                statement.for_dialect(self._dialect).sql
+            statements[sql.split(None, 1)[0].upper()] += 1
+            return _original(self, statement, *values)
 
         setattr(direct.Cursor, name, counted)
 

@@ -99,9 +99,10 @@ class Engine:
         parse = await self.nlu.parse(text) if text else None
         staff = await self.staff() if self.staff is not None else None
         async with self.store.turn(inbound.user) as tx:
-            if inbound.message_id and not await tx.claim_inbound(inbound.message_id):
+            loaded = await tx.load(claim=inbound.message_id or None, address=address)
+            if loaded is None:
                 return Turn(duplicate=True)
-            profile, conversation = await tx.load(address=address)
+            profile, conversation = loaded
             lang = language or self._reply_language(profile, parse, text)
             if lang != profile.language or (language and not profile.language_locked):
                 tx.set_language(lang, locked=language is not None)
@@ -122,7 +123,7 @@ class Engine:
             if not effects.erased:
                 last = step.messages[-1].buttons if step.messages else ()
                 offered = [(b.id, b.title) for b in last]
-                await tx.save(Conversation(step.flow, step.state, step.data, offered))
+                tx.save(Conversation(step.flow, step.state, step.data, offered))
                 if step.messages:
                     outbox_ids = (await record_turn_replies(
                         tx.connection, tx.cipher, user_id=profile.user_id,

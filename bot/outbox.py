@@ -130,8 +130,7 @@ _INSERT_REPLY = direct.Statement("outbox-reply", _insert_reply)
 async def mark_sent(store: Store, ids: Sequence[int]) -> None:
     """The channel delivered these rows itself (the fast path of a turn's replies)."""
     if ids:
-        async with store.connection() as conn:
-            await direct.run(conn, lambda cursor: mark_outbox_sent(cursor, ids))
+        await store.write(lambda cursor: mark_outbox_sent(cursor, ids))
 
 
 async def mark_failed(store: Store, ids: Sequence[int], *, error: str) -> None:

@@ -14,7 +14,7 @@ import aiohttp
 import orjson
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _JSON = {"Content-Type": "application/json"}
@@ -71,6 +71,23 @@ class AiohttpRequest(BaseRequest):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """The Bot API's answer, parsed with orjson (PTB's documented override point; its
+        default is the stdlib's ``json``). Like PTB, invalid UTF-8 is replaced and anything
+        else is ``TelegramError("Invalid server response")``; unlike PTB, the payload is not
+        logged (it can hold a message's text)."""
+        try:
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            try:
+                data = orjson.loads(payload.decode("utf-8", "replace"))
+            except orjson.JSONDecodeError:
+                raise TelegramError("Invalid server response") from None
+        if not isinstance(data, dict):
+            raise TelegramError("Invalid server response")
+        return data
 
     async def do_request(
         self,

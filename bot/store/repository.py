@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -37,6 +37,8 @@ from bot.store.models import (
     Subscription,
     User,
 )
+
+T = TypeVar("T")
 
 
 def utcnow() -> datetime:
@@ -306,6 +308,14 @@ class Store:
         except _DB_ERRORS as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
 
+    async def write(self, work: Callable[[direct.Cursor], T]) -> T:
+        """Hot statements in a short transaction of their own (:mod:`bot.store.direct`)."""
+        try:
+            async with self.engine.connect() as conn:
+                return await direct.run_in_transaction(conn, work)
+        except _DB_ERRORS as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A plain transaction for back-office work (queues, reports, maintenance)."""
@@ -347,8 +357,7 @@ class Store:
                 cursor.executemany(_REMEMBER, [{"user_key": user.key, "message_id": m,
                                                 "now": now} for m in ids])
 
-        async with self.connection() as conn:
-            await direct.run(conn, write)
+        await self.write(write)
 
     async def take_messages(self, user: UserRef, *, newer_than: timedelta) -> list[str]:
         """Remove and return the message ids of a chat that are recent enough to delete."""
@@ -411,6 +420,7 @@ class TurnTransaction:
         self._user_changes: dict[str, Any] = {}
         self._touch_at: datetime | None = None
         self._has_session = False
+        self._saved: dict[str, Any] | None = None
         self._events: list[dict[str, Any]] = []
 
     @property
@@ -432,21 +442,23 @@ class TurnTransaction:
         return await direct.run(self.connection, work)
 
     # --- loading -----------------------------------------------------------------------
-    async def claim_inbound(self, message_id: str) -> bool:
-        """Record a platform message id; False when it was processed before (a duplicate).
+    async def load(self, *, claim: str | None = None, address: str | None = None
+                   ) -> tuple[Profile, Conversation] | None:
+        """Claim the platform message id ``claim``, then get or create the user (locking the
+        row on PostgreSQL) and their conversation, in one pass; ``None`` when the message was
+        processed before (a duplicate delivery).
 
-        One ``INSERT ... ON CONFLICT DO NOTHING``: on PostgreSQL a concurrent claim of the same
-        id in another process waits for that transaction and then inserts nothing.
+        The claim is one ``INSERT ... ON CONFLICT DO NOTHING``: on PostgreSQL a concurrent
+        claim of the same id in another process waits for that transaction and then inserts
+        nothing.
         """
-        values = {"channel": self.ref.channel, "message_id": message_id, "created_at": utcnow()}
-        return bool(await self._run(lambda cursor: cursor.execute(_CLAIM, values)))
-
-    async def load(self, *, address: str | None = None) -> tuple[Profile, Conversation]:
-        """Get or create the user (locking the row on PostgreSQL) and their conversation."""
         now = utcnow()
         key, channel = self.ref.key, self.ref.channel
+        claimed = {"channel": channel, "message_id": claim, "created_at": now}
 
-        def read(cursor: direct.Cursor) -> tuple[direct.Row | None, list[direct.Row], int]:
+        def read(cursor: direct.Cursor) -> tuple[direct.Row | None, list[direct.Row], int] | None:
+            if claim and not cursor.execute(_CLAIM, claimed):
+                return None
             found = cursor.one(_LOAD, {"user_key": key})
             if found is not None:
                 return found, cursor.all(_PROGRESS, {"user_id": found[0]}), found[0]
@@ -456,7 +468,10 @@ class TurnTransaction:
             assert created is not None
             return None, [], int(created[0])
 
-        found, progress, user_id = await self._run(read)
+        loaded = await self._run(read)
+        if loaded is None:
+            return None
+        found, progress, user_id = loaded
         is_new = found is None
         if found is None:
             user, session, open_case, topics = UserRow(user_id, key, channel), None, None, None
@@ -528,8 +543,11 @@ class TurnTransaction:
             self._set_user(joined_via=code)
 
     async def finish(self) -> None:
-        """Write what the turn buffered (events, the user's columns) before the commit."""
+        """Write what the turn buffered (events, the user's columns, the conversation) before
+        the commit, in one pass."""
         events, self._events = self._events, []
+        saved, self._saved = self._saved, None
+        has_session, self._has_session = self._has_session, True
         user_id = self._user.id if self._user is not None else None  # None: erased
         touch, changes = self._touch_at, self._user_changes
         self._touch_at, self._user_changes = None, {}
@@ -550,24 +568,27 @@ class TurnTransaction:
                                {**{f"v_{k}": v for k, v in changes.items()}, "uid": user_id})
             elif touch is not None:
                 cursor.execute(_TOUCH_USER, {"uid": user_id, "now": touch})
+            if saved is None:
+                return
+            if has_session:
+                cursor.execute(_UPDATE_SESSION, saved)
+            else:
+                cursor.execute(_INSERT_SESSION, {**saved, "user_id": saved["uid"],
+                                                 "version": 1})
 
         await self._run(write)
 
-    async def save(self, conversation: Conversation) -> None:
+    def save(self, conversation: Conversation) -> None:
+        """The conversation's new state: written by :meth:`finish` with the turn's other
+        buffered writes."""
         sealed = (
             self.cipher.encrypt(json_dumps(conversation.data).encode(), context=b"sessions.data")
             if conversation.data else None
         )
-        values = {"uid": self.user.id, "flow": conversation.flow, "state": conversation.state,
-                  "data_enc": sealed, "offered": [list(b) for b in conversation.offered],
-                  "updated_at": utcnow()}
-        if self._has_session:
-            await self._run(lambda cursor: cursor.execute(_UPDATE_SESSION, values))
-            return
-        values["user_id"] = values.pop("uid")
-        values["version"] = 1
-        await self._run(lambda cursor: cursor.execute(_INSERT_SESSION, values))
-        self._has_session = True  # the next save updates
+        self._saved = {"uid": self.user.id, "flow": conversation.flow,
+                       "state": conversation.state, "data_enc": sealed,
+                       "offered": [list(b) for b in conversation.offered],
+                       "updated_at": utcnow()}
 
     def record_events(self, names_and_data: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Buffered; inserted in one statement by :meth:`finish` (or before an erasure)."""
