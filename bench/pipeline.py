@@ -467,6 +467,7 @@ def bot_env(args: argparse.Namespace, fake_port: int, database_url: str,
         "SANAD_KEY_FILE": str(workdir / "key"),
         "DATABASE_URL": database_url,
         "PYTHONPATH": str(ROOT),
+        "SANAD_EVENT_LOOP": args.loop,
     })
     if args.limits == "off":
         # The flood guard lets a user send ~1 message/s after a burst of 10; the simulated
@@ -804,7 +805,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {
         "benchmark": "pipeline", "mode": args.mode, "date": dt.date.today().isoformat(),
         "db": args.db, "processes": args.processes, "server": args.server,
-        "limits": args.limits, "users": args.users,
+        "limits": args.limits, "event_loop": args.loop, "users": args.users,
         "concurrency": args.concurrency, "rate": args.rate or "closed loop",
     }
     try:
@@ -1055,13 +1056,19 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"--mode memory: messages per user (default {MEMORY_STEPS})")
     parser.add_argument("--show-calibration", action="store_true",
                         help="print each script's messages and replies to stderr")
+    parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
+                        help="the bots' event loop (SANAD_EVENT_LOOP; default: auto, i.e. "
+                             "uvloop where installed)")
     parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.serve_worker:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_worker(args.port, args.limits))
+            from bot import eventloop
+
+            eventloop.run(serve_worker(args.port, args.limits),
+                          choice=os.environ.get("SANAD_EVENT_LOOP", "auto"))
         return 0
     if args.server == "cli":
         args.limits = "production"

@@ -246,8 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bot import outbox
 
     outbox.configure(settings.outbox_lease_seconds)
+    from bot import eventloop
+
     try:
-        return asyncio.run(args.handler(args, settings))
+        return eventloop.run(args.handler(args, settings), choice=settings.event_loop)
     except DatabaseUnavailable as exc:
         print(f"sanad: the database is unavailable ({exc.reason}); the command did not complete",
               file=sys.stderr)

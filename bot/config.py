@@ -108,6 +108,8 @@ class Settings:
     outbox_lease_seconds: int = 60
     """How long a sender owns an outbox row it is delivering; after a crash the row is
     delivered again once this has passed (``SANAD_OUTBOX_LEASE_SECONDS``)."""
+    event_loop: str = "auto"
+    """``auto`` (uvloop where installed), ``uvloop`` or ``asyncio`` (``SANAD_EVENT_LOOP``)."""
 
     @property
     def campaign_rates(self) -> dict[str, float]:
@@ -180,6 +182,7 @@ class Settings:
             telegram_rate=_rate(env, "SANAD_TELEGRAM_RATE", 25.0),
             whatsapp_rate=_rate(env, "SANAD_WHATSAPP_RATE", 60.0),
             outbox_lease_seconds=_outbox_lease(env),
+            event_loop=_choice(env, "SANAD_EVENT_LOOP", "auto", ("auto", "uvloop", "asyncio")),
         )
 
 
