@@ -33,7 +33,9 @@ fake (p50/p95/p99), and of the webhook answer itself; CPU seconds of the bot pro
 1,000 messages (/proc/<pid>/stat); peak RSS (VmHWM) and RSS after the run; correctness: each
 turn's replies are matched by chat id and time window (a chat's turns never overlap) against
 what the calibration user of the same script received — count, first characters and buttons —
-so a lost, duplicated or misrouted reply is caught, as is a missing answerCallbackQuery.
+so a lost, duplicated or misrouted reply is caught, as is a missing answerCallbackQuery (made
+at the fake, or named in the webhook's 200 answer, which the load generator performs the way
+Telegram does: it counts it).
 
 ``--mode memory``: 20,000 distinct users (default) each play the first 3 messages of a script,
 then the RSS of the bot process is reported (target ≤ 250 MB).

@@ -13,7 +13,9 @@ A chat's updates are processed one at a time, in order (one lock per chat around
 its sending), while different chats proceed concurrently. PTB's ``Bot`` (on our aiohttp request
 layer) parses updates and talks to the Bot API; its ``Application``/handler machinery is not
 used: it queues updates and answers the webhook before processing, which would lose an update
-when the database is down.
+when the database is down. On the webhook's hot path a plain text message or tap is read from
+the JSON without building PTB's ``Update`` (:func:`read_plain`), and a tap's
+``answerCallbackQuery`` rides in the 200 answer.
 
 Configuration (see CONTRACT.md): ``TELEGRAM_BOT_TOKEN`` enables the channel;
 ``TELEGRAM_API_BASE_URL`` is PTB's ``base_url`` (the token is appended); ``TELEGRAM_WEBHOOK_URL``
