@@ -636,11 +636,6 @@ class TurnTransaction:
     async def unsubscribe(self) -> None:
         await self.db.execute(delete(Subscription).where(Subscription.user_id == self.user.id))
 
-    def remember_platform_message(self, message_id: str) -> None:
-        self.db.add(PlatformMessage(
-            user_id=self.user.id, message_id=message_id, created_at=utcnow()
-        ))
-
     async def erase_user(self) -> tuple[str, ...]:
         """'Delete my data': remove everything that identifies the user or their answers.
 
