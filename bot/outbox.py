@@ -94,7 +94,7 @@ async def enqueue(
 
 
 async def record_turn_replies(
-    db: AsyncConnection | AsyncSession, cipher: FieldCipher, *, user_id: int, channel: str,
+    db: AsyncConnection, cipher: FieldCipher, *, user_id: int, channel: str,
     messages: Sequence[Outbound], idempotency_key: str, lease: timedelta | None = None,
 ) -> int:
     """A turn's replies, in the turn's transaction, already leased to the calling process.

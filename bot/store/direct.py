@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -134,9 +134,8 @@ class Cursor:
         return [compiled.row(raw) for raw in self._cursor.fetchall()]
 
 
-async def run(db: AsyncConnection | AsyncSession, work: Callable[[Cursor], T]) -> T:
-    """Run ``work`` with a cursor on ``db``'s connection, inside its current transaction."""
-    connection = db if isinstance(db, AsyncConnection) else await db.connection()
+async def run(connection: AsyncConnection, work: Callable[[Cursor], T]) -> T:
+    """Run ``work`` with a cursor on ``connection``, inside its current transaction."""
     return await connection.run_sync(_run, work)
 
 

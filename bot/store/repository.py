@@ -289,7 +289,7 @@ class Store:
         """
         async with self._locks.hold(user.key):
             try:
-                async with self.connection() as conn:
+                async with self.engine.connect() as conn, conn.begin():
                     tx = TurnTransaction(conn, user, self.cipher, self.pseudonyms)
                     try:
                         yield tx
@@ -298,15 +298,6 @@ class Store:
                         await tx.close()
             except _DB_ERRORS as exc:
                 raise DatabaseUnavailable(type(exc).__name__) from exc
-
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """A Core transaction, for statements run with :func:`bot.store.direct.run`."""
-        try:
-            async with self.engine.connect() as conn, conn.begin():
-                yield conn
-        except _DB_ERRORS as exc:
-            raise DatabaseUnavailable(type(exc).__name__) from exc
 
     async def write(self, work: Callable[[direct.Cursor], T]) -> T:
         """Hot statements in a short transaction of their own (:mod:`bot.store.direct`)."""
@@ -480,7 +471,6 @@ class TurnTransaction:
             user = UserRow(key=key, **dict(zip(_USER_COLUMNS, found[:n], strict=True)))
             session = found[n:n + len(_SESSION_COLUMNS)]
             open_case, topics = found[-2], found[-1]
-            user.language_locked = bool(user.language_locked)
         self._user = user
         if address is not None and user.address_enc is None:
             self._set_user(address_enc=self.cipher.encrypt_text(address, context=b"users.address"))
