@@ -37,6 +37,7 @@ from bot.store.models import (
     Subscription,
     User,
 )
+from bot.store.transactions import transactions_for
 
 T = TypeVar("T")
 
@@ -269,6 +270,7 @@ class Store:
         self.pseudonyms = pseudonyms
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self._locks = KeyedLocks()
+        self._transactions = transactions_for(engine)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: AsyncEngine) -> Store:
@@ -283,14 +285,16 @@ class Store:
     async def turn(self, user: UserRef) -> AsyncIterator[TurnTransaction]:
         """Serialise a user's turns (in-process lock, row lock on PostgreSQL) in a transaction.
 
-        The transaction is a Core connection's: the turn's statements run on its cursor
+        The transaction is a Core connection's (on SQLite, shared with the other turns of the
+        moment: :mod:`bot.store.transactions`): the turn's statements run on its cursor
         (:mod:`bot.store.direct`), and an ORM session joins it only when an effect needs one
         (cases, screening results): most turns never pay for a session's set-up and teardown.
         """
         async with self._locks.hold(user.key):
             try:
-                async with self.engine.connect() as conn, conn.begin():
-                    tx = TurnTransaction(conn, user, self.cipher, self.pseudonyms)
+                async with self._transactions.open() as conn:
+                    tx = TurnTransaction(conn, user, self.cipher, self.pseudonyms,
+                                         join_mode=self._transactions.join_mode)
                     try:
                         yield tx
                         await tx.finish()
@@ -300,10 +304,10 @@ class Store:
                 raise DatabaseUnavailable(type(exc).__name__) from exc
 
     async def write(self, work: Callable[[direct.Cursor], T]) -> T:
-        """Hot statements in a short transaction of their own (:mod:`bot.store.direct`)."""
+        """Hot statements in a short transaction of their own (:mod:`bot.store.direct`; on
+        SQLite it shares its commit: :mod:`bot.store.transactions`)."""
         try:
-            async with self.engine.connect() as conn:
-                return await direct.run_in_transaction(conn, work)
+            return await self._transactions.run(work)
         except _DB_ERRORS as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
 
@@ -398,10 +402,11 @@ class TurnTransaction:
 
     def __init__(
         self, connection: AsyncConnection, ref: UserRef, cipher: FieldCipher,
-        pseudonyms: Pseudonymizer,
+        pseudonyms: Pseudonymizer, *, join_mode: str = "rollback_only",
     ) -> None:
         self.connection = connection
         self._db: AsyncSession | None = None
+        self._join_mode = join_mode
         self.ref = ref
         self.cipher = cipher
         self.pseudonyms = pseudonyms
@@ -416,12 +421,12 @@ class TurnTransaction:
 
     @property
     def db(self) -> AsyncSession:
-        """An ORM session in the turn's transaction, made on first use; flushed by
-        :meth:`finish`, never committing by itself (the turn's connection commits)."""
+        """An ORM session in the turn's transaction, made on first use and committed by
+        :meth:`finish`: that ends the session's own part (a savepoint in a shared transaction),
+        never the turn's transaction, which the store commits."""
         if self._db is None:
-            # joins the connection's transaction: it never commits it, and close() leaves it
             self._db = AsyncSession(bind=self.connection, expire_on_commit=False,
-                                    join_transaction_mode="rollback_only")
+                                    join_transaction_mode=self._join_mode)
         return self._db
 
     async def close(self) -> None:
@@ -544,7 +549,7 @@ class TurnTransaction:
         if changes and touch is not None:
             changes.update(last_active_at=touch, last_inbound_at=touch, unreachable=False)
         if self._db is not None:
-            await self._db.flush()  # the effects' ORM changes (cases, screening results)
+            await self._db.commit()  # the effects' ORM changes (cases, screening results)
         if not events and user_id is None:
             return
 
