@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store import direct
 from bot.store.db import create_engine, upgrade
 from bot.store.models import EventRecord, User
 from bot.store.repository import table_of
+from bot.store.sqlite_inline import InlineConnection
 
 USERS, EVENTS = table_of(User), table_of(EventRecord)
 MOMENT = datetime(2026, 11, 23, 21, 5, 7, 123456, tzinfo=UTC)
@@ -107,3 +108,44 @@ def test_constants_in_a_statement_are_bound_like_parameters() -> None:
     assert compiled.parameters({"key": "k"}) == ("telegram", "k")
     with pytest.raises(KeyError):
         compiled.parameters({})  # a missing value is an error, never a silent NULL
+
+
+async def test_on_the_inline_sqlite_driver_statements_skip_the_greenlet_bridge(
+    sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    try:
+        async with engine.connect() as conn:
+            await conn.begin()
+
+            def no_bridge(*args: object, **kwargs: object) -> None:
+                raise AssertionError("run_sync used")
+
+            monkeypatch.setattr(AsyncConnection, "run_sync", no_bridge)
+            await direct.run(conn, lambda c: c.one(INSERT_USER, _user("inline")))
+            found = await direct.run(conn, lambda c: c.one(READ_USER, {"key": "inline"}))
+            monkeypatch.undo()
+            await conn.commit()
+    finally:
+        await engine.dispose()
+    assert found is not None and found[1] is True
+
+
+async def test_a_lost_inline_connection_is_invalidated_and_replaced(sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    await upgrade(engine)
+    try:
+        async with engine.connect() as conn:
+            await conn.begin()
+            raw = await conn.get_raw_connection()
+            assert isinstance(raw.driver_connection, InlineConnection)
+            raw.driver_connection.sqlite.close()  # what a lost connection looks like
+            with pytest.raises(DBAPIError) as raised:
+                await direct.run(conn, lambda c: c.one(READ_USER, {"key": "any"}))
+            assert raised.value.connection_invalidated
+            assert conn.invalidated
+        async with engine.connect() as conn:  # the pool made a new one
+            await direct.run(conn, lambda c: c.one(READ_USER, {"key": "any"}))
+    finally:
+        await engine.dispose()

@@ -15,7 +15,9 @@ parameters), and a lost connection is invalidated in the pool, as SQLAlchemy wou
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -24,6 +26,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement
+
+from bot.store.sqlite_inline import InlineConnection
 
 T = TypeVar("T")
 Processor = Callable[[Any], Any]
@@ -135,7 +139,19 @@ class Cursor:
 
 
 async def run(connection: AsyncConnection, work: Callable[[Cursor], T]) -> T:
-    """Run ``work`` with a cursor on ``connection``, inside its current transaction."""
+    """Run ``work`` with a cursor on ``connection``, inside its current transaction.
+
+    On the inline SQLite driver the work runs right here: its statements never wait, so the
+    trip through SQLAlchemy's greenlet bridge (``run_sync``) would cost more than they do.
+    """
+    sync = connection.sync_connection
+    if sync is not None and not sync.invalidated and _inline(sync.connection) is not None:
+        try:
+            return _run(sync, work, invalidate=False)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:  # the pool closes it: that may wait
+                await connection.invalidate(exc.orig)
+            raise
     return await connection.run_sync(_run, work)
 
 
@@ -155,16 +171,30 @@ def execute_driver_sql(connection: Connection, sql: str) -> None:
     _run(connection, lambda cursor: cursor.raw(sql))
 
 
-def _run(connection: Connection, work: Callable[[Cursor], T]) -> T:
+def _run(connection: Connection, work: Callable[[Cursor], T], *, invalidate: bool = True) -> T:
+    """``work`` on a cursor; in SQLAlchemy's greenlet unless the driver is inline (then
+    ``invalidate`` is False: the caller invalidates a lost connection, which may wait)."""
     dialect = connection.dialect
     proxied = connection.connection
-    cursor = proxied.cursor()
+    inline = _inline(proxied)
+    cursor: Any = None
     try:
+        cursor = proxied.cursor() if inline is None else inline.cursor()
         return work(Cursor(cursor, dialect))
     except dialect.loaded_dbapi.Error as exc:
-        if dialect.is_disconnect(exc, proxied, cursor):
+        disconnected = dialect.is_disconnect(exc, proxied, None if inline else cursor)
+        if disconnected and invalidate:
             connection.invalidate(exc)
         raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
-                                  hide_parameters=True, dialect=dialect) from exc
+                                  hide_parameters=True, dialect=dialect,
+                                  connection_invalidated=disconnected) from exc
     finally:
-        cursor.close()
+        if cursor is not None:
+            with suppress(dialect.loaded_dbapi.Error):  # its connection may be gone
+                cursor.close()
+
+
+def _inline(proxied: Any) -> sqlite3.Connection | None:
+    """The sqlite3 connection behind the inline driver (:mod:`bot.store.sqlite_inline`)."""
+    driver = getattr(proxied, "driver_connection", None)
+    return driver.sqlite if isinstance(driver, InlineConnection) else None

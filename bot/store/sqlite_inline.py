@@ -103,6 +103,12 @@ class InlineConnection:
         self._connection: sqlite3.Connection | None = conn  # aiosqlite's "still open" marker
         self._tx = _Immediate()
 
+    @property
+    def sqlite(self) -> sqlite3.Connection:
+        """The sqlite3 connection itself, for callers that skip the awaitable interface
+        (:mod:`bot.store.direct`: nothing here ever waits, so awaiting is pure overhead)."""
+        return self._conn
+
     def __await__(self) -> Generator[Any, None, InlineConnection]:
         return self._self().__await__()
 
