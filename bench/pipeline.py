@@ -804,6 +804,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     drains: list[asyncio.Task[None]] = []
     profiler: subprocess.Popen[bytes] | None = None
     load_before = os.getloadavg()
+    machine_split: dict[str, float] | None = None
     out: dict[str, Any] = {
         "benchmark": "pipeline", "mode": args.mode, "date": dt.date.today().isoformat(),
         "db": args.db, "processes": args.processes, "server": args.server,
@@ -858,6 +859,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         fake_cpu0 = cpu_seconds(fake.proc.pid) if fake.proc else 0.0
         pg_cpu0 = cpu_of(await pg_backends(args.pg_db)) if args.db == "postgres" else {}
         own_cpu0 = time.process_time()
+        machine0 = machine_cpu()
         if args.profile:
             profiler = start_profiler(args.profile, bots[0].pid)
         t0 = time.monotonic()
@@ -876,6 +878,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             pg_now = cpu_of(await pg_backends(args.pg_db))
             pg_cpu = sum(c - pg_cpu0.get(pid, 0.0) for pid, c in pg_now.items())
         own_cpu = time.process_time() - own_cpu0
+        machine_split = machine_cpu_split(machine0, machine_cpu())
         memory = [memory_mb(p.pid) for p in bots]
         await asyncio.sleep(0.2)
 
@@ -935,9 +938,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         out["bot_stderr_tail"] = errors[-10:]
     out["code"] = git_state()
     out["machine"] = {"nproc": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before],
+                      "cpu_during_run": machine_split,
                       "loadavg_after": [round(x, 2) for x in os.getloadavg()],
                       "python": sys.version.split()[0]}
     return out
+
+
+def machine_cpu() -> list[int]:
+    """The machine's CPU time so far, in ticks: /proc/stat's first line (user, nice, system,
+    idle, iowait, irq, softirq, steal)."""
+    with open("/proc/stat") as stat:
+        return [int(x) for x in stat.readline().split()[1:9]]
+
+
+def machine_cpu_split(before: list[int], after: list[int]) -> dict[str, float]:
+    """Shares of all the machine's cores during the run: what ran, what idled and what the
+    hypervisor took (``steal``: another VM had the core)."""
+    delta = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(delta) or 1
+    user, nice, system, idle, iowait, irq, softirq, steal = delta
+    return {"busy_pct": round(100 * (user + nice + system + irq + softirq) / total, 1),
+            "idle_pct": round(100 * (idle + iowait) / total, 1),
+            "steal_pct": round(100 * steal / total, 1)}
 
 
 def git_state() -> str:

@@ -97,15 +97,20 @@ async def test_a_lone_writer_commits_at_once(engine: AsyncEngine, commits: list[
     assert commits == ["commit", "commit"]
 
 
-async def test_a_failing_member_is_undone_alone(engine: AsyncEngine, commits: list[str]) -> None:
+@pytest.mark.parametrize("position", [0, 1, 2])
+async def test_a_failing_member_is_undone_alone(
+    engine: AsyncEngine, commits: list[str], position: int,
+) -> None:
+    """First (it has no savepoint: the transaction is discarded and the others start a new
+    one), in the middle or last: only its own work is lost."""
     shared = SharedCommit(engine)
-    results = await asyncio.gather(
-        shared.run(add_user("before")), shared.run(fail), shared.run(add_user("after")),
-        return_exceptions=True)
-    assert results[0] == 1 and results[2] == 1
-    assert isinstance(results[1], ValueError)
-    assert stored_keys(engine) == {"before", "after"}
-    assert commits == ["commit"]
+    works = [add_user("one"), add_user("two")]
+    works.insert(position, fail)
+    results = await asyncio.gather(*(shared.run(w) for w in works), return_exceptions=True)
+    assert [type(r) for r in results] == [ValueError if i == position else int
+                                          for i in range(3)]
+    assert stored_keys(engine) == {"one", "two"}
+    assert commits == (["rollback", "commit"] if position == 0 else ["commit"])
 
 
 async def test_a_database_error_is_the_members_own(engine: AsyncEngine) -> None:

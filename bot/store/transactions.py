@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -80,8 +81,9 @@ class _Group:
     committed: asyncio.Future[None]
     members: int = 0
     """Savepoints released into the transaction."""
-    broken: BaseException | None = None
-    """Why a savepoint could be neither released nor undone: the whole is rolled back."""
+    discard: BaseException | None = None
+    """Why the transaction is rolled back whole: its first member failed (it has no savepoint
+    of its own), or a savepoint could be neither released nor undone."""
     ender: asyncio.Task[None] | None = field(default=None, repr=False)
     """Ends the group once the loop has run the work that was ready when it opened."""
     ending: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -102,13 +104,14 @@ class SharedCommit:
     @asynccontextmanager
     async def open(self) -> AsyncIterator[AsyncConnection]:
         async with self._member() as group:
-            await direct.run(group.conn, lambda cursor: _enter(cursor, group))
+            savepoint = await direct.run(group.conn, lambda cursor: _enter(cursor, group))
             try:
                 yield group.conn
-            except BaseException:
-                await direct.run(group.conn, lambda cursor: _undo(cursor, group))
+            except BaseException as exc:
+                await direct.run(group.conn, partial(_undo, group=group, savepoint=savepoint,
+                                                     error=exc))
                 raise
-            await direct.run(group.conn, lambda cursor: _release(cursor, group))
+            await direct.run(group.conn, lambda cursor: _release(cursor, group, savepoint))
 
     async def run(self, work: Callable[[direct.Cursor], T]) -> T:
         async with self._member() as group:
@@ -124,7 +127,7 @@ class SharedCommit:
             try:
                 yield group
             finally:
-                if group.broken is not None or group.members >= self._max_members:
+                if group.discard is not None or group.members >= self._max_members:
                     await self._end(group)
         await asyncio.shield(group.committed)
 
@@ -151,10 +154,11 @@ class SharedCommit:
     async def _end_later(self, group: _Group) -> None:
         async with self._writer:
             if self._group is group:
-                await self._end(group)
+                self._group = None
+                await _finish(group)  # only a shutdown cancels this task: _finish copes
 
     async def _end(self, group: _Group) -> None:
-        """Commit (roll back when broken) and give the connection back; in a task of its own,
+        """Commit (roll back when discarded) and give the connection back; in a task of its own,
         so a cancelled member cannot leave the transaction half-ended. Holds the writer."""
         self._group = None
         if group.ending is None:
@@ -162,41 +166,50 @@ class SharedCommit:
         await asyncio.shield(group.ending)
 
 
-def _enter(cursor: direct.Cursor, group: _Group) -> None:
+def _enter(cursor: direct.Cursor, group: _Group) -> bool:
+    """Open the member's savepoint; whether it has one. The first member needs none: nothing
+    else is in the transaction yet, so its failure discards the whole."""
+    if group.members == 0:
+        return False
     try:
         cursor.raw(_SAVEPOINT)
     except BaseException as exc:
-        group.broken = exc
+        group.discard = exc
         raise
+    return True
 
 
-def _release(cursor: direct.Cursor, group: _Group) -> None:
-    try:
-        cursor.raw(_RELEASE)
-    except BaseException as exc:
-        group.broken = exc
-        raise
+def _release(cursor: direct.Cursor, group: _Group, savepoint: bool) -> None:
+    if savepoint:
+        try:
+            cursor.raw(_RELEASE)
+        except BaseException as exc:
+            group.discard = exc
+            raise
     group.members += 1
 
 
-def _undo(cursor: direct.Cursor, group: _Group) -> None:
-    """Roll back the member's savepoint; the caller re-raises the member's own error."""
+def _undo(cursor: direct.Cursor, group: _Group, savepoint: bool, error: BaseException) -> None:
+    """Roll back what the failed member did; the caller re-raises the member's own error."""
+    if not savepoint:
+        group.discard = error  # the first member: nothing else to keep
+        return
     try:
         cursor.raw(_UNDO)
         cursor.raw(_RELEASE)
     except BaseException as exc:
-        group.broken = exc
+        group.discard = exc
 
 
 def _in_savepoint(cursor: direct.Cursor, group: _Group, work: Callable[[direct.Cursor], T]) -> T:
-    """``work`` between SAVEPOINT and RELEASE, undone alone when it fails: one trip."""
-    _enter(cursor, group)
+    """``work`` in the member's savepoint, undone alone when it fails: one trip."""
+    savepoint = _enter(cursor, group)
     try:
         result = work(cursor)
-    except BaseException:
-        _undo(cursor, group)
+    except BaseException as exc:
+        _undo(cursor, group, savepoint, exc)
         raise
-    _release(cursor, group)
+    _release(cursor, group, savepoint)
     return result
 
 
@@ -205,7 +218,7 @@ async def _finish(group: _Group) -> None:
     failure: BaseException | None = None
     interrupted: BaseException | None = None
     try:
-        if group.broken is not None or group.members == 0:
+        if group.discard is not None or group.members == 0:
             await group.conn.rollback()
         else:
             await group.conn.commit()
@@ -219,7 +232,7 @@ async def _finish(group: _Group) -> None:
                 await group.conn.rollback()
         with suppress(Exception):  # the pool replaces a connection it cannot reset
             await group.conn.close()
-    cause = group.broken or interrupted
+    cause = group.discard or interrupted
     if failure is None and cause is not None:
         failure = DatabaseUnavailable("the shared transaction was rolled back")
         failure.__cause__ = cause
