@@ -572,6 +572,34 @@ async def pg_backends(database: str) -> list[int]:
     return [int(r["pid"]) for r in rows]
 
 
+def postgres_server_cpu() -> float:
+    """CPU seconds of every PostgreSQL server process on the machine, the ones that ended
+    included (the postmaster's ``cutime``/``cstime``): the whole server's work, background
+    writers too; unlike the bench database's backends, not a lower bound."""
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+            if not stat[stat.find("(") + 1:stat.rfind(")")].startswith("postgres"):
+                continue
+            fields = stat[stat.rfind(")") + 2:].split()
+            total += sum(int(x) for x in fields[11:13]) / CLK_TCK
+            if fields[1] == "1" or not _is_postgres(int(fields[1])):  # the postmaster
+                total += sum(int(x) for x in fields[13:15]) / CLK_TCK
+    return total
+
+
+def _is_postgres(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().startswith("postgres")
+    except OSError:
+        return False
+
+
 def cpu_of(pids: list[int]) -> dict[int, float]:
     out = {}
     for pid in pids:
@@ -858,6 +886,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         threads0 = [cpu_by_thread(p.pid) for p in bots]
         fake_cpu0 = cpu_seconds(fake.proc.pid) if fake.proc else 0.0
         pg_cpu0 = cpu_of(await pg_backends(args.pg_db)) if args.db == "postgres" else {}
+        pg_server0 = postgres_server_cpu() if args.db == "postgres" else 0.0
         own_cpu0 = time.process_time()
         machine0 = machine_cpu()
         if args.profile:
@@ -873,10 +902,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         cpu = [cpu_seconds(p.pid) - c for p, c in zip(bots, cpu0, strict=True)]
         split = cpu_split([p.pid for p in bots], threads0)
         fake_cpu = (cpu_seconds(fake.proc.pid) if fake.proc else 0.0) - fake_cpu0
-        pg_cpu = None
+        pg_cpu = pg_server = None
         if args.db == "postgres":
             pg_now = cpu_of(await pg_backends(args.pg_db))
             pg_cpu = sum(c - pg_cpu0.get(pid, 0.0) for pid, c in pg_now.items())
+            pg_server = postgres_server_cpu() - pg_server0
         own_cpu = time.process_time() - own_cpu0
         machine_split = machine_cpu_split(machine0, machine_cpu())
         memory = [memory_mb(p.pid) for p in bots]
@@ -906,6 +936,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     # (a backend that closed during the run is missed): a lower bound
                     "postgres_s_per_1000_messages": round(1000 * pg_cpu / answered, 2)
                     if pg_cpu is not None and answered else None,
+                    "postgres_server_cores_busy": round(pg_server / wall, 2)
+                    if pg_server is not None and wall else None,
                     "load_generator_cores_busy": round(own_cpu / wall, 2) if wall else None},
             "memory": {"startup_rss_mb": startup_rss,
                        "rss_mb_after": [m["rss_mb"] for m in memory],
