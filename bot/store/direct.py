@@ -46,14 +46,15 @@ class Compiled:
     columns: tuple[Processor | None, ...]
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        # list comprehensions, not generators: half the cost on Python 3.11
         if self.constants:
             values = {**self.constants, **values}
-        return tuple(values[name] if process is None else process(values[name])
-                     for name, process in self.binds)
+        return tuple([values[name] if process is None else process(values[name])
+                      for name, process in self.binds])
 
     def row(self, raw: Sequence[Any]) -> Row:
-        return tuple(value if process is None or value is None else process(value)
-                     for value, process in zip(raw, self.columns, strict=True))
+        return tuple([value if process is None or value is None else process(value)
+                      for value, process in zip(raw, self.columns, strict=True)])
 
 
 def compile_statement(statement: ClauseElement, dialect: Dialect) -> Compiled:
