@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bot.store import direct
-from bot.store.db import create_engine, upgrade
+from bot.store.db import open_database
 from bot.store.models import EventRecord, User
 from bot.store.repository import table_of
 from bot.store.sqlite_inline import InlineConnection
@@ -32,10 +32,8 @@ INSERT_EVENT = direct.Statement("t-insert-event", lambda d: insert(EVENTS).inlin
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(database_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
+    async with open_database(database_url) as engine:
+        yield engine
 
 
 def _user(key: str) -> dict[str, object]:
@@ -113,29 +111,22 @@ def test_constants_in_a_statement_are_bound_like_parameters() -> None:
 async def test_on_the_inline_sqlite_driver_statements_skip_the_greenlet_bridge(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    engine = create_engine(sqlite_url)
-    await upgrade(engine)
-    try:
-        async with engine.connect() as conn:
-            await conn.begin()
+    async with open_database(sqlite_url) as engine, engine.connect() as conn:
+        await conn.begin()
 
-            def no_bridge(*args: object, **kwargs: object) -> None:
-                raise AssertionError("run_sync used")
+        def no_bridge(*args: object, **kwargs: object) -> None:
+            raise AssertionError("run_sync used")
 
-            monkeypatch.setattr(AsyncConnection, "run_sync", no_bridge)
-            await direct.run(conn, lambda c: c.one(INSERT_USER, _user("inline")))
-            found = await direct.run(conn, lambda c: c.one(READ_USER, {"key": "inline"}))
-            monkeypatch.undo()
-            await conn.commit()
-    finally:
-        await engine.dispose()
+        monkeypatch.setattr(AsyncConnection, "run_sync", no_bridge)
+        await direct.run(conn, lambda c: c.one(INSERT_USER, _user("inline")))
+        found = await direct.run(conn, lambda c: c.one(READ_USER, {"key": "inline"}))
+        monkeypatch.undo()
+        await conn.commit()
     assert found is not None and found[1] is True
 
 
 async def test_a_lost_inline_connection_is_invalidated_and_replaced(sqlite_url: str) -> None:
-    engine = create_engine(sqlite_url)
-    await upgrade(engine)
-    try:
+    async with open_database(sqlite_url) as engine:
         async with engine.connect() as conn:
             await conn.begin()
             raw = await conn.get_raw_connection()
@@ -147,5 +138,3 @@ async def test_a_lost_inline_connection_is_invalidated_and_replaced(sqlite_url: 
             assert conn.invalidated
         async with engine.connect() as conn:  # the pool made a new one
             await direct.run(conn, lambda c: c.one(READ_USER, {"key": "any"}))
-    finally:
-        await engine.dispose()

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.app import Sanad
 from bot.messages import Inbound
 from bot.store import direct
-from bot.store.db import DatabaseUnavailable, create_engine, upgrade
+from bot.store.db import DatabaseUnavailable, create_engine, open_database
 from bot.store.models import User
 from bot.store.repository import table_of
 from bot.store.sqlite_inline import InlineConnection
@@ -32,10 +32,8 @@ INSERT_USER = direct.Statement("tx-insert-user", lambda d: insert(USERS).values(
 
 @pytest.fixture
 async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(sqlite_url)
-    await upgrade(engine)
-    yield engine
-    await engine.dispose()
+    async with open_database(sqlite_url) as engine:
+        yield engine
 
 
 @pytest.fixture
@@ -104,7 +102,7 @@ async def test_a_failing_member_is_undone_alone(
     """First (it has no savepoint: the transaction is discarded and the others start a new
     one), in the middle or last: only its own work is lost."""
     shared = SharedCommit(engine)
-    works = [add_user("one"), add_user("two")]
+    works: list[Callable[[direct.Cursor], object]] = [add_user("one"), add_user("two")]
     works.insert(position, fail)
     results = await asyncio.gather(*(shared.run(w) for w in works), return_exceptions=True)
     assert [type(r) for r in results] == [ValueError if i == position else int
