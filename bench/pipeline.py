@@ -76,6 +76,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
+from bench._cpu_limit import CpuLimits  # noqa: E402
 from tests.telegram.updates import Updates  # noqa: E402
 
 TOKEN = "123:abc"
@@ -833,6 +834,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     profiler: subprocess.Popen[bytes] | None = None
     load_before = os.getloadavg()
     machine_split: dict[str, float] | None = None
+    cpu_caps = CpuLimits(args.bot_cpu_limit) if args.bot_cpu_limit else None
     out: dict[str, Any] = {
         "benchmark": "pipeline", "mode": args.mode, "date": dt.date.today().isoformat(),
         "db": args.db, "processes": args.processes, "server": args.server,
@@ -846,6 +848,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await migrate(env, workdir)
         port = free_port()
         bots = await start_bots(args, env, port, workdir)
+        if cpu_caps is not None:
+            for proc in bots:
+                cpu_caps.cap(proc.pid)
         for proc in bots:
             stderr_tails.append([])
             drains.append(asyncio.create_task(drain_stderr(proc, stderr_tails[-1])))
@@ -910,6 +915,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         own_cpu = time.process_time() - own_cpu0
         machine_split = machine_cpu_split(machine0, machine_cpu())
         memory = [memory_mb(p.pid) for p in bots]
+        if cpu_caps is not None:
+            out["bot_cpu_limit"] = {"cores_per_process": cpu_caps.cores,
+                                    "throttled_s": cpu_caps.throttled_s()}
         await asyncio.sleep(0.2)
 
         measured = turns[first_measured:]
@@ -957,6 +965,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             profiler.kill()
         for proc in bots:
             await stop_process(proc, signal.SIGINT if args.server == "cli" else signal.SIGTERM)
+        if cpu_caps is not None:
+            cpu_caps.remove()
         for task in drains:
             task.cancel()
         if fake.proc is not None:
@@ -1115,6 +1125,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loop", choices=("auto", "uvloop", "asyncio"), default="auto",
                         help="the bots' event loop (SANAD_EVENT_LOOP; default: auto, i.e. "
                              "uvloop where installed)")
+    parser.add_argument("--bot-cpu-limit", type=float, default=0.0, metavar="CORES",
+                        help="cap each bot process at CORES of CPU (a cgroup quota; root): "
+                             "scale-out on a machine with fewer cores than processes need")
     parser.add_argument("--serve-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
