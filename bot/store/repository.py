@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from bot.config import Settings
 from bot.messages import UserRef
 from bot.store import direct
+from bot.store.batching import WriteBatch
 from bot.store.crypto import FieldCipher, Pseudonymizer
 from bot.store.db import DatabaseUnavailable, json_dumps
 from bot.store.models import (
@@ -244,7 +245,28 @@ def mark_outbox_sent(cursor: direct.Cursor, ids: Iterable[int]) -> None:
     """Outbox rows delivered by the channel itself, in the caller's transaction (the one
     definition behind :func:`bot.outbox.mark_sent` and :meth:`Store.remember_messages`)."""
     now = utcnow()
-    cursor.executemany(_MARK_SENT, [{"row_id": row_id, "now": now} for row_id in ids])
+    rows = [{"row_id": row_id, "now": now} for row_id in ids]
+    if rows:
+        cursor.executemany(_MARK_SENT, rows)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    """After a turn: the chat's new message ids and the outbox rows delivered."""
+
+    user_key: str
+    message_ids: tuple[str, ...]
+    outbox_ids: tuple[int, ...]
+
+
+def _write_delivered(cursor: direct.Cursor, batch: Sequence[Delivered]) -> None:
+    """Many turns' :class:`Delivered` in two statements."""
+    mark_outbox_sent(cursor, [row_id for item in batch for row_id in item.outbox_ids])
+    now = utcnow()
+    remembered = [{"user_key": item.user_key, "message_id": message_id, "now": now}
+                  for item in batch for message_id in item.message_ids]
+    if remembered:  # INSERT ... SELECT: no row when the user is gone (erased meanwhile)
+        cursor.executemany(_REMEMBER, remembered)
 
 
 @dataclass
@@ -272,6 +294,7 @@ class Store:
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
         self._locks = KeyedLocks()
         self._transactions = transactions_for(engine)
+        self._delivered = WriteBatch(self._transactions, _write_delivered)
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: AsyncEngine) -> Store:
@@ -338,22 +361,13 @@ class Store:
 
         ``sent_outbox_ids``: the turn's outbox rows the channel has just delivered, marked
         sent in the same transaction (what :func:`bot.outbox.mark_sent` does, one round trip
-        less per turn).
+        less per turn). The writes of the turns of the moment share one transaction
+        (:mod:`bot.store.batching`); this returns once they are committed.
         """
-        ids = list(dict.fromkeys(message_ids))
-        sent = list(sent_outbox_ids)
-        if not ids and not sent:
-            return
-
-        def write(cursor: direct.Cursor) -> None:
-            if sent:
-                mark_outbox_sent(cursor, sent)
-            if ids:  # INSERT ... SELECT: no row when the user is gone (erased meanwhile)
-                now = utcnow()
-                cursor.executemany(_REMEMBER, [{"user_key": user.key, "message_id": m,
-                                                "now": now} for m in ids])
-
-        await self.write(write)
+        delivered = Delivered(user.key, tuple(dict.fromkeys(message_ids)),
+                              tuple(sent_outbox_ids))
+        if delivered.message_ids or delivered.outbox_ids:
+            await self._delivered.add(delivered)
 
     async def take_messages(self, user: UserRef, *, newer_than: timedelta) -> list[str]:
         """Remove and return the message ids of a chat that are recent enough to delete."""
