@@ -1065,6 +1065,7 @@ async def serve_worker(port: int, limits: str) -> None:
     from bot.channels.telegram_sender import SendPolicy
     from bot.cli import configure_logging
     from bot.config import Settings
+    from bot.heap import freeze_startup_heap
     from bot.web.app import create_app
 
     configure_logging(logging.WARNING)
@@ -1083,6 +1084,7 @@ async def serve_worker(port: int, limits: str) -> None:
     try:
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", port, reuse_port=True).start()
+        freeze_startup_heap()  # as cmd_serve does
         print(f"ready {os.getpid()}", flush=True)
         await stop.wait()
     finally:

@@ -121,6 +121,7 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from aiohttp import web
 
     from bot.app import build
+    from bot.heap import freeze_startup_heap
     from bot.web.app import configured_channels, create_app
 
     if args.polling and not settings.telegram_bot_token:
@@ -133,6 +134,7 @@ async def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         await runner.setup()  # starts the channels (Telegram: getMe, commands, webhook)
         # --reuse-port: several `sanad serve` processes share one port (Linux SO_REUSEPORT)
         await web.TCPSite(runner, args.host, port, reuse_port=args.reuse_port or None).start()
+        freeze_startup_heap()  # full collections would walk the model and content: bot.heap
         log.warning("sanad serve listening on http://%s:%s", args.host, port)
         await asyncio.Event().wait()
     finally:
