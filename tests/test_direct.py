@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -15,6 +17,7 @@ from bot.store.db import open_database
 from bot.store.models import EventRecord, User
 from bot.store.repository import table_of
 from bot.store.sqlite_inline import InlineConnection
+from tests.conftest import reset_postgres
 
 USERS, EVENTS = table_of(User), table_of(EventRecord)
 MOMENT = datetime(2026, 11, 23, 21, 5, 7, 123456, tzinfo=UTC)
@@ -138,3 +141,33 @@ async def test_a_lost_inline_connection_is_invalidated_and_replaced(sqlite_url: 
             assert conn.invalidated
         async with engine.connect() as conn:  # the pool made a new one
             await direct.run(conn, lambda c: c.one(READ_USER, {"key": "any"}))
+
+
+async def test_a_dropped_postgresql_connection_renews_the_whole_pool(postgres_url: str) -> None:
+    """A restarted or failed-over server has dropped every pooled connection: after the first
+    failure the pool replaces them all (as SQLAlchemy does on a disconnect), so the next turn
+    (or the channel's fallback "mark the outbox rows sent") does not fail on another one."""
+    await reset_postgres(postgres_url)
+    async with open_database(postgres_url) as engine:
+        gate = asyncio.Barrier(3)
+
+        async def pooled_backend() -> int:
+            async with engine.connect() as conn:
+                await gate.wait()  # three connections checked out at once: three in the pool
+                return int((await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one())
+
+        pids = await asyncio.gather(*(pooled_backend() for _ in range(3)))
+        admin = await asyncpg.connect(postgres_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            await admin.execute("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) pid",
+                                pids)
+        finally:
+            await admin.close()
+
+        with pytest.raises(DBAPIError) as raised:
+            async with engine.connect() as conn:
+                await direct.run_in_transaction(conn, lambda c: c.one(READ_USER, {"key": "a"}))
+        assert raised.value.connection_invalidated
+        for _ in range(2):  # each time a new connection, never another dropped one
+            async with engine.connect() as conn:
+                await direct.run_in_transaction(conn, lambda c: c.one(READ_USER, {"key": "a"}))

@@ -185,6 +185,7 @@ def _run(connection: Connection, work: Callable[[Cursor], T], *, invalidate: boo
     except dialect.loaded_dbapi.Error as exc:
         disconnected = dialect.is_disconnect(exc, proxied, None if inline else cursor)
         if disconnected and invalidate:
+            _invalidate_pool(connection, exc)
             connection.invalidate(exc)
         raise DBAPIError.instance(None, None, exc, dialect.loaded_dbapi.Error,
                                   hide_parameters=True, dialect=dialect,
@@ -193,6 +194,15 @@ def _run(connection: Connection, work: Callable[[Cursor], T], *, invalidate: boo
         if cursor is not None:
             with suppress(dialect.loaded_dbapi.Error):  # its connection may be gone
                 cursor.close()
+
+
+def _invalidate_pool(connection: Connection, exc: BaseException) -> None:
+    """On a disconnect, every pooled connection made before now is replaced at its next checkout,
+    not only this one: a restarted or failed-over server dropped them all. SQLAlchemy's own
+    error handling does exactly this (``invalidate_pool_on_disconnect``, through the pool's
+    ``_invalidate``); without it each dropped connection would fail one more turn, or the
+    channel's fallback after a failed write."""
+    connection.engine.pool._invalidate(connection.connection, exc)
 
 
 def _inline(proxied: Any) -> sqlite3.Connection | None:
