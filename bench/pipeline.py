@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pipeline.py [--db sqlite|postgres] [--processes K] [--users N]
         [--concurrency C] [--rate R] [--duration S | --messages M] [--mode pipeline|memory]
-        [--profile /tmp/profile.txt]
+        [--profile /tmp/profile.txt] [--bot-cpu-limit CORES]
 
 What runs, all on 127.0.0.1:
 
@@ -36,6 +36,10 @@ what the calibration user of the same script received — count, first character
 so a lost, duplicated or misrouted reply is caught, as is a missing answerCallbackQuery (made
 at the fake, or named in the webhook's 200 answer, which the load generator performs the way
 Telegram does: it counts it).
+
+``--bot-cpu-limit CORES`` caps each bot process at CORES of CPU (a cgroup quota,
+``bench/_cpu_limit.py``): on a machine with fewer cores than the bots, PostgreSQL and the load
+generator need, K capped processes show what K cores of their own would give.
 
 ``--mode memory``: 20,000 distinct users (default) each play the first 3 messages of a script,
 then the RSS of the bot process is reported (target ≤ 250 MB).
