@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import Sanad
 from bot.store import direct
 from bot.store.batching import WriteBatch
 from bot.store.db import DatabaseUnavailable, open_database
-from bot.store.models import PlatformMessage, User
+from bot.store.models import PlatformMessage
 from bot.store.repository import table_of
 from bot.store.transactions import OwnTransactions, transactions_for
-
-USERS = table_of(User)
-MOMENT = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
-INSERT_USER = direct.Statement("batch-insert-user", lambda d: insert(USERS).values(
-    {c: bindparam(c) for c in ("key", "channel", "language_locked", "unreachable",
-                               "created_at", "last_active_at")}))
+from tests.store_support import INSERT_USER, USERS, transaction_log, user_row
 
 
 @pytest.fixture
@@ -35,17 +30,11 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def transactions(engine: AsyncEngine) -> list[str]:
-    """Every COMMIT and ROLLBACK on the engine, in order."""
-    seen: list[str] = []
-    event.listen(engine.sync_engine, "commit", lambda conn: seen.append("commit"))
-    event.listen(engine.sync_engine, "rollback", lambda conn: seen.append("rollback"))
-    return seen
+    return transaction_log(engine)
 
 
 def add_users(cursor: direct.Cursor, keys: Sequence[str]) -> None:
-    cursor.executemany(INSERT_USER, [
-        {"key": key, "channel": "telegram", "language_locked": False, "unreachable": False,
-         "created_at": MOMENT, "last_active_at": MOMENT} for key in keys])
+    cursor.executemany(INSERT_USER, [user_row(key) for key in keys])
 
 
 async def stored_keys(engine: AsyncEngine) -> set[str]:
@@ -144,6 +133,4 @@ async def test_remembered_messages_of_many_chats_share_a_transaction(
 
 @pytest.fixture
 def transactions_of_store(sanad: Sanad) -> list[str]:
-    seen: list[str] = []
-    event.listen(sanad.store.engine.sync_engine, "commit", lambda conn: seen.append("commit"))
-    return seen
+    return transaction_log(sanad.store.engine)

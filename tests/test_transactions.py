@@ -7,10 +7,9 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import bindparam, event, insert, select
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,16 +17,9 @@ from bot.app import Sanad
 from bot.messages import Inbound
 from bot.store import direct
 from bot.store.db import DatabaseUnavailable, create_engine, open_database
-from bot.store.models import User
-from bot.store.repository import table_of
 from bot.store.sqlite_inline import InlineConnection
 from bot.store.transactions import OwnTransactions, SharedCommit, transactions_for
-
-USERS = table_of(User)
-MOMENT = datetime(2026, 11, 23, 23, 40, tzinfo=UTC)
-INSERT_USER = direct.Statement("tx-insert-user", lambda d: insert(USERS).values(
-    {c: bindparam(c) for c in ("key", "channel", "language_locked", "unreachable",
-                               "created_at", "last_active_at")}))
+from tests.store_support import INSERT_USER, USERS, transaction_log, user_row
 
 
 @pytest.fixture
@@ -38,18 +30,12 @@ async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 def commits(engine: AsyncEngine) -> list[str]:
-    """Every COMMIT and ROLLBACK of a transaction on the engine, in order."""
-    seen: list[str] = []
-    event.listen(engine.sync_engine, "commit", lambda conn: seen.append("commit"))
-    event.listen(engine.sync_engine, "rollback", lambda conn: seen.append("rollback"))
-    return seen
+    return transaction_log(engine)
 
 
 def add_user(key: str) -> Callable[[direct.Cursor], int]:
     def work(cursor: direct.Cursor) -> int:
-        return cursor.execute(INSERT_USER, {
-            "key": key, "channel": "telegram", "language_locked": False, "unreachable": False,
-            "created_at": MOMENT, "last_active_at": MOMENT})
+        return cursor.execute(INSERT_USER, user_row(key))
     return work
 
 
