@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import os
-import tempfile
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from . import features, normalize, training
-from .features import analyze
+from . import features, normalize, npz, training
 from .rasa_data import read_rasa_yaml
 from .training import ModelArrays
 
@@ -69,14 +65,10 @@ class IntentModel:
 
     def probabilities(self, normalized: str) -> np.ndarray:
         """Calibrated class probabilities (order of `classes`) for a normalised text."""
-        vocab = self._vocab
-        counts = Counter(i for i in map(vocab.get, analyze(normalized)) if i is not None)
         logits = self._bias.astype(np.float64)
-        if counts:
-            idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-            tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), np.float64, len(idx))
-            vals = tf * self._idf[idx]
-            vals /= np.sqrt(vals @ vals)
+        vector = features.tfidf(self._vocab, self._idf, normalized)
+        if vector is not None:
+            idx, vals = vector
             logits = logits + vals @ self._weights[idx]
         z = logits * self._inv_t
         z = np.exp(z - z.max())
@@ -92,33 +84,19 @@ class IntentModel:
     def save(self, path: Path) -> None:
         """Write atomically (temp file + rename) so concurrent starts never see half a file."""
         terms = sorted(self._vocab, key=self._vocab.__getitem__)
-        blob = np.frombuffer("\n".join(terms).encode("utf-8"), dtype=np.uint8)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, format=np.array(MODEL_FORMAT), classes=np.array(self.classes),
-                         terms=blob, idf=self._idf, weights=self._weights, bias=self._bias,
-                         temperature=np.array(self.temperature))
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        npz.save_atomic(path, format=np.array(MODEL_FORMAT), classes=np.array(self.classes),
+                        terms=npz.terms_blob(terms), idf=self._idf, weights=self._weights,
+                        bias=self._bias, temperature=np.array(self.temperature))
 
     @classmethod
     def load(cls, path: Path) -> IntentModel:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["format"]) != MODEL_FORMAT:
-                raise ValueError("cache file of another model format")
-            terms = bytes(z["terms"]).decode("utf-8").split("\n")
-            arrays = ModelArrays(
-                classes=tuple(str(c) for c in z["classes"]),
-                terms=tuple(terms),
-                idf=z["idf"],
-                weights=z["weights"],
-                bias=z["bias"],
-                temperature=float(z["temperature"]),
-            )
+        z = npz.load_checked(path, MODEL_FORMAT)
+        arrays = ModelArrays(
+            classes=tuple(str(c) for c in z["classes"]), terms=npz.blob_terms(z["terms"]),
+            idf=z["idf"], weights=z["weights"], bias=z["bias"],
+            temperature=float(z["temperature"]),
+        )
+        terms = arrays.terms
         if arrays.weights.shape != (len(terms), len(arrays.classes)):
             raise ValueError("inconsistent cache file")
         return cls(arrays)
@@ -138,14 +116,5 @@ def load_or_train(files: Sequence[Path], cache_dir: Path | None = None,
     An unreadable cache entry is retrained; an unwritable cache dir only costs a warning."""
     cache_dir = cache_dir or default_cache_dir()
     path = cache_dir / f"intent-{cache_key(files)[:40]}.npz"
-    if path.exists():
-        try:
-            return IntentModel.load(path)
-        except (OSError, ValueError, KeyError) as exc:
-            log.warning("discarding unreadable NLU cache %s: %s", path.name, type(exc).__name__)
-    model = train_from_files(files, trainer)
-    try:
-        model.save(path)
-    except OSError as exc:
-        log.warning("cannot write NLU cache in %s: %s", cache_dir, exc.strerror)
-    return model
+    return npz.load_or_build(path, IntentModel.load,
+                             lambda: train_from_files(files, trainer))

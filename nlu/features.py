@@ -9,7 +9,12 @@ Features of a normalised text (all go into one TF-IDF vector):
 
 from __future__ import annotations
 
+import math
+from collections import Counter
+from collections.abc import Mapping
 from itertools import pairwise
+
+import numpy as np
 
 from .normalize import arabizi_key
 
@@ -34,3 +39,18 @@ def analyze(normalized: str) -> list[str]:
             feats.append("k:" + key)
     feats.extend(f"b:{a} {b}" for a, b in pairwise(tokens))
     return feats
+
+
+def tfidf(vocab: Mapping[str, int], idf: np.ndarray,
+          normalized: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The L2-normalised sublinear TF-IDF vector of a normalised text as (indices, values),
+    exactly as scikit-learn's TfidfVectorizer(sublinear_tf=True) computed it at training time;
+    None when no feature is in the vocabulary."""
+    counts = Counter(i for i in map(vocab.get, analyze(normalized)) if i is not None)
+    if not counts:
+        return None
+    idx = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
+    tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), np.float64, len(idx))
+    vals = tf * idf[idx]
+    vals /= np.sqrt(vals @ vals)
+    return idx, vals
