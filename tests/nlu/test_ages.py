@@ -1,0 +1,152 @@
+"""Ages in every variety: numbers, the writer's own current age, and "I'm a minor"."""
+
+from __future__ import annotations
+
+import pytest
+
+from nlu.ages import AgeReader, age_answer, is_minor_statement, number_value, stated_age
+
+NUMBERS = [
+    # digits, Arabic-Indic and Persian digits
+    ("16", 16), ("١٦", 16), ("۱۷", 17), ("9", 9), ("99", 99),
+    # MSA
+    ("خمسة عشر", 15), ("ستة عشر", 16), ("سبع عشرة", 17), ("أربعة عشر", 14), ("ثمانية عشر", 18),
+    ("اثنا عشر", 12), ("عشرون", 20), ("واحد وعشرون", 21),
+    # Egyptian, Levantine, Sudanese
+    ("سطاشر", 16), ("ستاشر", 16), ("خمستاشر", 15), ("تلتاشر", 13), ("اربعتاشر", 14),
+    ("سبعتاشر", 17), ("تمنتاشر", 18), ("حداشر", 11), ("اتناشر", 12), ("عشرين", 20),
+    ("واحد وعشرين", 21), ("واحد و عشرين", 21), ("خمسة و عشرين", 25), ("ستعش", 16),
+    ("خمستعش", 15), ("تلاتين", 30),
+    # Arabizi
+    ("sta4ar", 16), ("sitta4ar", 16), ("sta3shar", 16), ("khamasta4ar", 15),
+    ("5amasta4ar", 15), ("arba3ta4ar", 14), ("saba3ta4ar", 17), ("tamanta4ar", 18),
+    ("tala3ta4ar", 13), ("3ishreen", 20), ("wa7ed w 3ishreen", 21), ("Sta4ar", 16),
+    # English
+    ("fifteen", 15), ("sixteen", 16), ("Seventeen", 17), ("twenty-one", 21),
+    ("twenty one", 21), ("thirty", 30), ("sixten", 16),
+    # French
+    ("quinze", 15), ("seize", 16), ("dix-sept", 17), ("dix sept", 17), ("dix-huit", 18),
+    ("vingt-et-un", 21), ("vingt et un", 21), ("vingt-deux", 22), ("soixante-dix-sept", 77),
+    ("quatre-vingt-dix-neuf", 99),
+]
+NOT_NUMBERS = ["16000", "0016", "100", "hello", "", "16 ans", "ستة عشر عاما", "sixteen people",
+               "sit", "set", "16 000"]
+
+
+@pytest.mark.parametrize(("text", "value"), NUMBERS)
+def test_number_value(text: str, value: int) -> None:
+    assert number_value(text) == value
+
+
+@pytest.mark.parametrize("text", NOT_NUMBERS)
+def test_not_a_number(text: str) -> None:
+    assert number_value(text) is None
+
+
+STATED = [
+    # Arabic
+    ("عندي ١٥ سنة", 15), ("عمري ستة عشر عاما", 16), ("انا عندي سطاشر سنة", 16),
+    ("أنا عمري ١٧", 17), ("عمري 14 سنه", 14), ("انا ١٦ سنة", 16), ("سني ١٥", 15),
+    ("انا عندي ١٦ سنة واخويا عنده ٢٠", 16), ("عندي ١٦سنة ومحتاج شغل", 16),
+    ("عندي خمستاشر سنة", 15), ("عمري سبعتعش", 17),
+    # Arabizi
+    ("ana 3andi 16 sana", 16), ("ana 15 sana", 15), ("3omri sta4ar", 16),
+    ("ana 3andi sta4ar sana", 16), ("ana 3andi 16", 16), ("3andi 17 sana w 3ayez asafer", 17),
+    # English
+    ("I'm 16", 16), ("i am sixteen years old", 16), ("16 years old", 16), ("16yo", 16),
+    ("16 yo", 16), ("I'm 16 and a man offered me a job abroad", 16), ("im 15", 15),
+    ("I am 17 yrs old", 17), ("i'm a 16 year old girl", 16), ("my age is 15", 15),
+    ("my brother is 20 and I'm 16", 16), ("Im seventeen", 17),
+    # French
+    ("j'ai seize ans", 16), ("j ai 17ans", 17), ("J'ai 15 ans et je veux partir", 15),
+    ("jai 16 ans", 16), ("j'ai dix-sept ans", 17), ("je suis âgée de 16 ans", 16),
+]
+NOT_STATED = [
+    # a past age
+    "when I was 15 I worked", "when i was sixteen", "لما كان عندي ١٦ سنة", "لما كنت عندي ١٥ سنة",
+    "quand j'avais 15 ans", "j'avais 16 ans", "I was 16 years old when I left",
+    # someone else's
+    "my son is 16", "my son is 16 years old", "اخويا عنده ١٥ سنة", "بنتي عمرها ١٤",
+    "mon frère a 16 ans", "ma fille a seize ans", "ibni 3ando 15 sana",
+    # durations and counts
+    "I worked there 15 years", "بقالي ١٥ سنة", "بقالي ١٥ سنة في مصر", "15 people", "ده من ١٦ سنة",
+    "I have been here for 16 years", "il y a 16 ans", "depuis 15 ans", "عندي 15 سنة خبرة",
+    "I'm 15 minutes away", "ana sha8al hena men 15 sana",
+    # prices and other numbers
+    "it costs 16000", "عندي 16000 جنيه", "16000", "عندي ٣ عيال", "call 16000", "",
+    "hello", "I want to travel",
+]
+
+
+@pytest.mark.parametrize(("text", "age"), STATED)
+def test_stated_age(text: str, age: int) -> None:
+    assert stated_age(text) == age
+
+
+@pytest.mark.parametrize("text", NOT_STATED)
+def test_not_a_stated_age(text: str) -> None:
+    assert stated_age(text) is None
+
+
+ANSWERS = [
+    ("16", 16), ("١٦", 16), ("ستة عشر", 16), ("sixteen", 16), ("seize", 16), ("16 سنة", 16),
+    ("sixteen years", 16), ("sta4ar", 16), ("dix-sept ans", 17), ("ana 16", 16),
+    ("ستاشر سنة", 16), ("ستة عشر عاما", 16), ("twenty one", 21), ("25", 25), ("16 ans", 16),
+    ("I'm 16", 16), ("عندي ١٥ سنة", 15), ("16 years old", 16), ("khamasta4ar sana", 15),
+]
+NOT_ANSWERS = ["hello", "16000", "16 people", "my son is 16", "why?", "", "ده من ١٦ سنة",
+               "بقالي ١٥ سنة", "0", "150"]
+
+
+@pytest.mark.parametrize(("text", "age"), ANSWERS)
+def test_age_answer(text: str, age: int) -> None:
+    assert age_answer(text) == age
+
+
+@pytest.mark.parametrize("text", NOT_ANSWERS)
+def test_not_an_age_answer(text: str) -> None:
+    assert age_answer(text) is None
+
+
+MINOR = [
+    # English
+    "I'm not 18 yet", "I'm still a minor", "i am a minor", "I am under 18", "not 18 yet",
+    "I'm in 10th grade", "i'm in grade 9", "I'm in ninth grade", "im in middle school",
+    # Arabic
+    "لسه ما كملتش ١٨", "لسه مكملتش 18", "انا تحت ال18", "انا اقل من ١٨ سنة", "انا قاصر", "قاصر",
+    "أنا في تانية إعدادي", "اولى ثانوي", "انا في الصف التاسع", "تالته اعدادي",
+    # Arabizi
+    "ana lessa ta7t el 18", "ana ta7t el18", "ana 2aser", "ana fi tanya e3dady",
+    "ana lessa mkamaltesh tamanta4ar",
+    # French
+    "je suis mineur", "je suis mineure", "j'ai pas 18 ans", "je suis en seconde",
+    "je suis en 3ème", "je suis en troisième", "je suis au collège", "en 4e",
+]
+NOT_MINOR = [
+    "my son is a minor", "اخويا لسه تحت ال١٨", "when I was under 18", "I'm 25", "hello",
+    "قاصر عن الفهم", "I'm in 12th grade", "je suis en retard", "mon fils est mineur",
+    "ابني في تانية إعدادي", "attendez une seconde", "",
+]
+
+
+@pytest.mark.parametrize("text", MINOR)
+def test_minor_statement(text: str) -> None:
+    assert is_minor_statement(text) is True
+
+
+@pytest.mark.parametrize("text", NOT_MINOR)
+def test_not_a_minor_statement(text: str) -> None:
+    assert is_minor_statement(text) is False
+
+
+def test_patterns_must_be_written_normalised() -> None:
+    data = {
+        "numbers": {"units": {}, "teens": {}, "tens": {}, "arabizi": {}, "teen_suffix": [],
+                    "joiners": [], "attached_joiner": "و", "tens_with_teens": [],
+                    "digit_prefixes": [], "digit_suffixes": ["yo"]},
+        "years": "(?:years)", "answer_words": [], "minor": ["قاصرة"], "grades": [],
+        "stated": {"first_person": [], "bare": [], "past_before": [], "blocked_before": [],
+                   "blocked_after": []},
+    }
+    with pytest.raises(ValueError, match="not normalised"):
+        AgeReader.from_mapping(data)
