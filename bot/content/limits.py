@@ -106,6 +106,7 @@ SERVICE_CATEGORIES: Final[frozenset[str]] = frozenset(
         "psychosocial",
         "returnees",
         "human_rights",
+        "crisis",  # mental-health / suicide crisis lines (the safety flow's self-harm reply)
     }
 )
 
