@@ -56,8 +56,13 @@ async def cmd_nlu_parse(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_nlu_test(args: argparse.Namespace, settings: Settings) -> int:
     from nlu import EmbeddedNLU
-    from nlu.cli import test_command
+    from nlu.classifier import default_cache_dir
+    from nlu.cli import is_safety_file, safety_test_command, test_command
+    from nlu.safeguard import EmbeddedSafety
 
+    if is_safety_file(Path(args.data)):
+        detector = EmbeddedSafety.load(settings.cache_dir or default_cache_dir())
+        return safety_test_command(detector, Path(args.data), sys.stdout, as_json=args.json)
     backend = EmbeddedNLU.load(cache_dir=settings.cache_dir)
     return test_command(backend, Path(args.data), sys.stdout, as_json=args.json)
 

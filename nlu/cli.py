@@ -13,6 +13,9 @@ from typing import Any, TextIO, TypeVar
 from .evaluate import format_report, score
 from .rasa_data import read_examples
 from .results import ParseResult
+from .safeguard import SafetyDetector
+from .safety_eval import evaluate, format_safety_report
+from .safety_model import read_safety_jsonl
 
 T = TypeVar("T")
 
@@ -114,6 +117,37 @@ def test_command(nlu: Any, data: Path, stdout: TextIO, as_json: bool = False) ->
     report = score(examples, results, latencies)
     report["data"] = str(data)
     stdout.write((_dumps(report) if as_json else format_report(report)) + "\n")
+    stdout.flush()
+    return 0
+
+
+def is_safety_file(path: Path) -> bool:
+    """A JSON-lines file whose first row carries `labels` is a safety set (safety_data/)."""
+    if path.suffix.lower() not in {".jsonl", ".json", ".ndjson"}:
+        return False
+    try:
+        with path.open(encoding="utf-8") as fh:
+            first = next((line for line in fh if line.strip()), "")
+        row = json.loads(first) if first else None
+    except (OSError, ValueError):
+        return False
+    return isinstance(row, dict) and "labels" in row
+
+
+def safety_test_command(detector: SafetyDetector, data: Path, stdout: TextIO,
+                        as_json: bool = False) -> int:
+    """Recall and false alarms per safety label and per variety (nlu.safety_eval)."""
+    try:
+        examples = read_safety_jsonl(Path(data))
+    except (OSError, ValueError) as exc:
+        stdout.write(_dumps({"error": f"cannot read {data}: {exc}"}) + "\n")
+        return 2
+    if not examples:
+        stdout.write(_dumps({"error": f"no examples in {data}"}) + "\n")
+        return 2
+    report = evaluate(detector, examples)
+    report["data"] = str(data)
+    stdout.write((_dumps(report) if as_json else format_safety_report(report)) + "\n")
     stdout.flush()
     return 0
 

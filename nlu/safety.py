@@ -26,6 +26,7 @@ class Rule:
     patterns: tuple[re.Pattern[str], ...]
     require_all: bool
     on_keys: bool
+    label: str = "emergency"
 
 
 def _keyed(tokens: list[str]) -> str:
@@ -34,9 +35,11 @@ def _keyed(tokens: list[str]) -> str:
 
 
 class SafetyNet:
-    def __init__(self, rules: tuple[Rule, ...], blockers: tuple[re.Pattern[str], ...]) -> None:
+    def __init__(self, rules: tuple[Rule, ...], blockers: tuple[re.Pattern[str], ...],
+                 figurative: tuple[re.Pattern[str], ...] = ()) -> None:
         self.rules = rules
         self.blockers = blockers
+        self.figurative_patterns = figurative
 
     @classmethod
     def from_mapping(cls, data: dict) -> SafetyNet:
@@ -45,9 +48,11 @@ class SafetyNet:
             require_all = "all" in raw
             patterns = raw["all"] if require_all else raw["any"]
             rules.append(Rule(str(raw["id"]), tuple(re.compile(p) for p in patterns),
-                              require_all, raw.get("over") == "keys"))
+                              require_all, raw.get("over") == "keys",
+                              str(raw.get("label", "emergency"))))
         blockers = tuple(re.compile(p) for p in data.get("blockers", ()))
-        return cls(tuple(rules), blockers)
+        figurative = tuple(re.compile(p) for p in data.get("figurative", ()))
+        return cls(tuple(rules), blockers, figurative)
 
     @classmethod
     def load(cls) -> SafetyNet:
@@ -70,22 +75,35 @@ class SafetyNet:
                     return True
         return False
 
-    def match_normalized(self, normalized: str) -> str | None:
-        """Id of the first rule that fires on an already normalised text, else None."""
+    def fired(self, normalized: str) -> dict[str, str]:
+        """Label -> id of the first rule of that label that fires on a normalised text."""
         normalized = normalized[:MAX_SAFETY_CHARS]
         tokens = normalized.split()
+        found: dict[str, str] = {}
         if not tokens:
-            return None
+            return found
         keyed: str | None = None
         for rule in self.rules:
+            if rule.label in found:
+                continue
             if rule.on_keys:
                 keyed = keyed if keyed is not None else _keyed(tokens)
                 text = keyed
             else:
                 text = normalized
             if self._rule_fires(rule, tokens, text):
-                return rule.id
-        return None
+                found[rule.label] = rule.id
+        return found
+
+    def figurative(self, normalized: str) -> bool:
+        """True when the text speaks figuratively or third-hand (a joke, an exam, the heat,
+        a match, the news): a statistical guess of danger is then not trusted."""
+        normalized = normalized[:MAX_SAFETY_CHARS]
+        return any(p.search(normalized) for p in self.figurative_patterns)
+
+    def match_normalized(self, normalized: str) -> str | None:
+        """Id of the first emergency rule that fires on an already normalised text, else None."""
+        return self.fired(normalized).get("emergency")
 
     def match(self, text: str) -> str | None:
         return self.match_normalized(normalize(text))

@@ -1,0 +1,107 @@
+"""The safety layer's detector: rules, model and ages combined; pinned on the held-out set."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.flood import FloodGuard, Verdict
+from nlu.cli import is_safety_file, safety_test_command
+from nlu.normalize import normalize
+from nlu.safeguard import EmbeddedSafety, SafetyAssessment
+from nlu.safety import default_safety_net
+from nlu.safety_eval import evaluate
+from nlu.safety_model import read_safety_jsonl
+
+HELDOUT = Path(__file__).resolve().parents[2] / "nlu" / "tests" / "safety_heldout.jsonl"
+
+SELF_HARM = [
+    "مش عايز اعيش", "نفسي اموت", "هنتحر", "بفكر في الانتحار", "ما بدي عيش", "لا أريد أن أعيش",
+    "3ayez amoot", "msh 3ayez a3ish", "hantehar", "I don't want to live anymore",
+    "i want to die", "I'm going to kill myself", "je veux mourir", "j'ai envie d'en finir",
+    "je vais me suicider",
+]
+NOT_SELF_HARM = [
+    "انا عايز اموت من الضحك", "what is suicide", "the suicide rate in Egypt",
+    "I want to die laughing", "je meurs de faim", "I want to live in Italy",
+]
+
+
+@pytest.mark.parametrize("text", SELF_HARM)
+def test_self_harm_rules_fire(text: str) -> None:
+    assert default_safety_net().fired(normalize(text)).get("self_harm")
+
+
+@pytest.mark.parametrize("text", NOT_SELF_HARM)
+def test_self_harm_rules_stay_quiet(text: str) -> None:
+    assert "self_harm" not in default_safety_net().fired(normalize(text))
+
+
+@pytest.mark.parametrize("text", ["this exam is killing me 😂", "الحر ده هيموتني",
+                                  "cet exam va me tuer", "the news says a boat sank"])
+def test_figurative_context_is_recognised(text: str) -> None:
+    assert default_safety_net().figurative(normalize(text))
+
+
+def test_a_stated_adult_age_overrules_the_model(safety_detector: EmbeddedSafety) -> None:
+    adult = safety_detector.assess("I'm 24 and a man offered me a job in Libya")
+    assert "minor" not in adult and adult.age == 24
+    child = safety_detector.assess("I'm 15 and a man offered me a job in Libya")
+    assert "minor" in child and child.age == 15
+
+
+def test_a_woman_is_context_never_an_alarm(safety_detector: EmbeddedSafety) -> None:
+    found = safety_detector.assess("انا ست")
+    assert "woman" in found.ruled and "woman" not in found.labels
+
+
+def test_only_rules_drops_the_models_guesses() -> None:
+    found = SafetyAssessment(labels=frozenset({"emergency", "grey"}),
+                             doubts=frozenset({"self_harm"}), ruled=frozenset({"grey"}))
+    reduced = found.only_rules()
+    assert reduced.labels == {"grey"} and not reduced.doubts
+
+
+def test_empty_and_junk_input_is_clear(safety_detector: EmbeddedSafety) -> None:
+    for text in ("", "   ", "🙂🙂", "x" * 5000, "\x00\x01"):
+        found = safety_detector.assess(text)
+        assert not found.urgent
+
+
+async def test_an_urgent_message_passes_an_empty_bucket() -> None:
+    guard = FloodGuard(rate=0.001, burst=1, max_wait=0.0)
+    assert await guard.admit("u") is Verdict.PROCESS
+    assert await guard.admit("u") is not Verdict.PROCESS
+    assert await guard.admit("u", urgent=True) is Verdict.PROCESS
+
+
+def test_recall_and_false_alarms_on_the_held_out_set(safety_detector: EmbeddedSafety) -> None:
+    """Pins today's held-out figures (bench/README.md has the full table): a change that
+    loses recall or adds false alarms fails here. Never trained on: nlu/tests/."""
+    report = evaluate(safety_detector, read_safety_jsonl(HELDOUT))
+    labels = report["labels"]
+    assert labels["emergency"]["recall"] >= 0.88
+    assert labels["emergency"]["covered"] >= 0.97
+    assert labels["self_harm"]["recall"] >= 0.78
+    assert labels["self_harm"]["covered"] >= 0.88
+    assert labels["minor"]["recall"] >= 0.8
+    assert labels["child_at_risk"]["recall"] >= 0.9
+    assert labels["grey"]["covered"] >= 0.8
+    assert report["hard_negatives"]["false_alarm_rate"] <= 0.2
+
+
+def test_nlu_test_reports_a_safety_file(safety_detector: EmbeddedSafety,
+                                        tmp_path: Path) -> None:
+    data = tmp_path / "s.jsonl"
+    rows = [{"text": "they locked me in", "labels": ["emergency"], "variety": "en"},
+            {"text": "hello", "labels": [], "variety": "en"}]
+    data.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert is_safety_file(data) and not is_safety_file(HELDOUT.with_name("heldout.yml"))
+    out = io.StringIO()
+    assert safety_test_command(safety_detector, data, out, as_json=True) == 0
+    report = json.loads(out.getvalue())
+    assert report["labels"]["emergency"]["recall"] == 1.0
+    assert report["hard_negatives"]["false_alarm_rate"] == 0.0
