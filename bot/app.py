@@ -17,6 +17,8 @@ from bot.i18n import UiCatalog
 from bot.store.db import create_engine, upgrade
 from bot.store.repository import Store
 from nlu import NLUBackend, build_backend
+from nlu.classifier import default_cache_dir
+from nlu.safeguard import EmbeddedSafety, SafetyDetector
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ def load_content(settings: Settings) -> tuple[ContentLibrary, UiCatalog]:
 
 
 async def build(settings: Settings, *, migrate: bool = True,
-                nlu: NLUBackend | None = None) -> Sanad:
+                nlu: NLUBackend | None = None, safety: SafetyDetector | None = None) -> Sanad:
     content, ui = load_content(settings)
     engine = create_engine(settings.database_url)
     if migrate:
@@ -57,9 +59,12 @@ async def build(settings: Settings, *, migrate: bool = True,
         nlu = build_backend(
             settings.nlu_backend, rasa_url=settings.rasa_url, cache_dir=settings.cache_dir
         )
+    if safety is None:
+        safety = EmbeddedSafety.load(settings.cache_dir or default_cache_dir())
     from handoff.availability import AvailabilityProbe
 
     core = Engine(settings=settings, store=store, nlu=nlu, content=content, ui=ui,
                   staff=AvailabilityProbe(store),
-                  flood=FloodGuard(rate=settings.flood_rate, burst=settings.flood_burst))
+                  flood=FloodGuard(rate=settings.flood_rate, burst=settings.flood_burst),
+                  safety=safety)
     return Sanad(settings=settings, store=store, nlu=nlu, content=content, ui=ui, engine=core)

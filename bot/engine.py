@@ -23,6 +23,7 @@ from bot.effects import apply_effects
 from bot.flood import FloodGuard, Verdict
 from bot.flows import default_flows
 from bot.flows.base import FlowRegistry, StaffAvailability, Step, TurnContext, Understanding
+from bot.flows.safety import lines as safety_lines
 from bot.i18n import UiCatalog
 from bot.messages import Attributed, Inbound, Outbound, Turn
 from bot.outbox import record_turn_replies
@@ -30,15 +31,18 @@ from bot.store.repository import Conversation, Profile, Store, utcnow
 from nlu import NLUBackend, ParseResult
 from nlu.lexicon import skip as is_skip
 from nlu.lexicon import yes_no
+from nlu.safeguard import CLEAR, SafetyDetector
 
 log = logging.getLogger(__name__)
 
 INTENT_THRESHOLD = 0.5
 """Below this, an intent does not interrupt a flow (emergency is exempt: the safety net decides)."""
 
-EMERGENCY_THRESHOLD = 0.4
-"""A classifier-only emergency below this is not acted on (the safety net forces ≥ 0.95)."""
+EMERGENCY_DOUBT = 0.2
+"""A classifier-only emergency from this up to SAFETY_NET_CONFIDENCE gets a safety question:
+the safety layer (nlu.safeguard) is what acts on danger; a weak intent guess asks."""
 SAFETY_NET_CONFIDENCE = 0.95
+MAX_EXIT_TOKENS = 5
 LANGUAGE_SWITCH_CONFIDENCE = 0.9
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
@@ -64,6 +68,7 @@ class Engine:
         flows: FlowRegistry | None = None,
         staff: Callable[[], Awaitable[StaffAvailability]] | None = None,
         flood: FloodGuard | None = None,
+        safety: SafetyDetector | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -73,9 +78,11 @@ class Engine:
         self.flows = flows or FlowRegistry(default_flows())
         self.staff = staff
         self.flood = flood or FloodGuard()
+        self.safety = safety
         self._exit_words = {
             _fold(w) for w in (*ui_words(ui, "words.exit"), *settings.safe_words)
         }
+        self._exit_fillers = {_fold(w) for w in ui_words(ui, "words.exit_fillers")}
         self._sos_words = {_fold(w) for w in ("sos", *ui_words(ui, "words.sos"))}
         # Opt-out: these always unsubscribe; the short ones ("stop", "الغاء") only a subscriber,
         # and not where a flow gives them a meaning of its own (screening, a caseworker chat).
@@ -90,12 +97,15 @@ class Engine:
         ``address`` (a chat id) is sealed for later replies; ``language`` is a language the
         user chose outside the chat (``sanad chat --lang``) and wins over detection.
         """
-        verdict = await self.flood.admit(inbound.user.key)
+        text = self._clean(inbound.text)
+        # The safety layer reads every message first, independent of intents and of state,
+        # so that danger is answered even at the end of a burst that flood control would drop.
+        safety = self.safety.assess(text) if text and self.safety is not None else CLEAR
+        verdict = await self.flood.admit(inbound.user.key, urgent=safety.urgent is not None)
         if verdict is not Verdict.PROCESS:
             log.warning("flood: message dropped on channel %s", inbound.user.channel)
             notice = Outbound(text=self.ui.text(self.settings.default_language, "errors.flood"))
             return Turn(outbound=(notice,) if verdict is Verdict.DROP_WITH_NOTICE else ())
-        text = self._clean(inbound.text)
         parse = await self.nlu.parse(text) if text else None
         staff = await self.staff() if self.staff is not None else None
         async with self.store.turn(inbound.user) as tx:
@@ -106,11 +116,14 @@ class Engine:
             lang = language or self._reply_language(profile, parse, text)
             if lang != profile.language or (language and not profile.language_locked):
                 tx.set_language(lang, locked=language is not None)
+            button_id = self._resolve_button(inbound, text, conversation)
+            if button_id is not None and inbound.button_id is None:
+                safety = safety.only_rules()  # a typed button title is a choice, not a cry
             ctx = TurnContext(
                 inbound=inbound, text=text, understanding=self._understand(parse, text),
-                button_id=self._resolve_button(inbound, text, conversation), lang=lang,
-                profile=profile, conversation=conversation, content=self.content, ui=self.ui,
-                flows=self.flows, now=utcnow(), staff=staff,
+                button_id=button_id, lang=lang, profile=profile, conversation=conversation,
+                content=self.content, ui=self.ui, flows=self.flows, now=utcnow(), staff=staff,
+                safety=safety,
             )
             step = self._safely_route(ctx)
             code = campaign_code(text, inbound.start_payload) if profile.is_new else None
@@ -131,9 +144,9 @@ class Engine:
                         messages=step.messages, idempotency_key=_reply_key(inbound),
                     ),)
         log.info(
-            "turn channel=%s state=%s->%s intent=%s events=%s",
-            inbound.user.channel, conversation.state, step.state,
-            ctx.understanding.intent, ",".join(e.name for e in step.events) or "-",
+            "turn channel=%s state=%s->%s intent=%s safety=%s events=%s",
+            inbound.user.channel, conversation.state, step.state, ctx.understanding.intent,
+            ",".join(sorted(safety.labels)) or "-", ",".join(e.name for e in step.events) or "-",
         )
         return Turn(outbound=tuple(step.messages), events=tuple(step.events),
                     outbox_ids=outbox_ids, erased_message_ids=effects.erased_message_ids)
@@ -204,8 +217,12 @@ class Engine:
 
         if command and command.name == "exit":
             return ctx.start("exit")
-        if intent == "emergency" and self._is_emergency(ctx):
-            return ctx.start("emergency", escalate_case=in_relay)
+        if "emergency" in ctx.safety:
+            return self._emergency(ctx, in_relay)
+        if ctx.safety.urgent == "self_harm":
+            return ctx.start("safety", entry="self_harm", escalate_case=in_relay)
+        if self._is_emergency(ctx):
+            return self._emergency(ctx, in_relay)
         if ctx.inbound.media is not None and not ctx.button_id:
             return self._continue(ctx, ctx.start("menu", media=ctx.inbound.media.value))
         if ctx.button_id:
@@ -217,15 +234,91 @@ class Engine:
         if ctx.profile.is_new and ctx.text and not split_tag(ctx.text)[0]:
             return ctx.start("menu", welcome=True)  # a click-to-chat message that is only a tag
         if in_relay:
-            return self.flows.get("handoff").handle(ctx)
+            return self._in_relay(ctx, intent if confident else None)
+        protection = self._protect(ctx)
+        if protection is not None:
+            return protection
         if confident and intent in _INTERRUPTS and ctx.conversation.flow not in _INTERRUPTS[intent]:
             flow, kwargs = _INTERRUPT_TARGETS[intent]
-            return ctx.start(flow, **kwargs)
+            return self._offer_help(ctx, ctx.start(flow, **kwargs))
         if not ctx.text:
             return ctx.start("menu", empty=True)
         if ctx.conversation.flow in self.flows:
-            return self.flows.get(ctx.conversation.flow).handle(ctx)
-        return ctx.start("menu")
+            step = self.flows.get(ctx.conversation.flow).handle(ctx)
+        else:
+            step = ctx.start("menu")
+        return self._offer_help(ctx, step)
+
+    def _emergency(self, ctx: TurnContext, in_relay: bool) -> Step:
+        step = ctx.start("emergency", escalate_case=in_relay)
+        if "woman" in ctx.safety.ruled or "sexual_exploitation" in ctx.safety:
+            women = safety_lines(ctx, "women")
+            if women and step.messages:
+                first = step.messages[0]
+                step.messages[0] = Outbound(
+                    text=f"{first.text}\n\n{ctx.t('safety.women')}\n{women}",
+                    buttons=first.buttons)
+        return step
+
+    def _in_relay(self, ctx: TurnContext, intent: str | None) -> Step:
+        """Waiting for or talking to a person: words go to the case, except the requests that
+        must work everywhere (privacy, language) and what the safety layer must flag."""
+        handoff = self.flows.get("handoff")
+        if intent == "delete_my_data":
+            return handoff.confirm_delete(ctx)  # type: ignore[attr-defined]
+        if intent == "privacy_info":
+            return self._continue(ctx, ctx.start("privacy", entry="mydata"))
+        if intent == "change_language":
+            return ctx.start("language")
+        for label in ("child_at_risk", "minor"):
+            if label in ctx.safety and not (label == "minor"
+                                            and ctx.profile.age_band == "under_18"):
+                return ctx.start("safety", entry=label, escalate_case=True)
+        return handoff.handle(ctx)
+
+    def _protect(self, ctx: TurnContext) -> Step | None:
+        """Child protection and the safety question, before the flows (not inside screening,
+        whose own answers, ages included, it reads itself)."""
+        if ctx.conversation.flow in ("screening", "safety") or not ctx.text:
+            return None
+        safety = ctx.safety
+        if "child_at_risk" in safety:
+            return ctx.start("safety", entry="child_at_risk")
+        if "minor" in safety and ctx.profile.age_band != "under_18":
+            return ctx.start("safety", entry="minor")
+        weak_emergency = (ctx.understanding.intent == "emergency" and not safety.figurative
+                          and ctx.understanding.confidence >= EMERGENCY_DOUBT)
+        if safety.ask or weak_emergency:
+            return ctx.start("safety", entry="check")
+        return None
+
+    def _offer_help(self, ctx: TurnContext, step: Step) -> Step:
+        """Never answer a worrying message with only the menu: ask when the flow did not
+        understand; add the offer of screening and a person to imminent travel or signs of
+        coercion."""
+        safety = ctx.safety
+        if not safety.worrying or step.flow in ("screening", "handoff", "safety", "emergency"):
+            return step
+        if not step.understood and safety.labels - {"imminent_travel", *safety.indicators}:
+            return ctx.start("safety", entry="check")
+        if "imminent_travel" in safety:
+            if not step.understood or step.flow != "awareness":
+                step = ctx.start("awareness", intent="learn_irregular_migration")
+            return self._append_offer(ctx, step, "travel")
+        if safety.indicators:
+            if not step.understood:
+                return ctx.start("safety", entry="coercion")
+            return self._append_offer(ctx, step, "coercion")
+        if not step.understood:
+            return ctx.start("safety", entry="check")
+        return step
+
+    @staticmethod
+    def _append_offer(ctx: TurnContext, step: Step, entry: str) -> Step:
+        offer = ctx.start("safety", entry=entry)
+        step.messages.append(offer.messages[0])
+        step.data = {**step.data, "indicators": offer.data.get("indicators", [])}
+        return step
 
     def _stop_word(self, ctx: TurnContext, keeps_place: bool) -> Step:
         """A subscriber's bare "stop": opt-out, except inside screening or a caseworker chat,
@@ -241,12 +334,12 @@ class Engine:
 
     @staticmethod
     def _is_emergency(ctx: TurnContext) -> bool:
-        """The safety net always wins; a weak classifier guess never overrides a button the
-        user picked by typing its title (the quiz answer "خرافة" is not a cry for help)."""
-        confidence = ctx.understanding.confidence
-        if confidence >= SAFETY_NET_CONFIDENCE:
-            return True
-        return ctx.button_id is None and confidence >= EMERGENCY_THRESHOLD
+        """The classifier's own emergency (the safety layer's is handled before) acts only
+        when it is near certain; a weaker guess is asked about (``_protect``), and never in a
+        figurative context ("this exam is killing me") or for a typed button title."""
+        return (ctx.understanding.intent == "emergency" and not ctx.safety.figurative
+                and ctx.button_id is None
+                and ctx.understanding.confidence >= SAFETY_NET_CONFIDENCE)
 
     def _continue(self, ctx: TurnContext, step: Step) -> Step:
         """Answer without leaving the current state (media, hints): keep flow, state and data."""
@@ -258,7 +351,7 @@ class Engine:
 
     def _command(self, ctx: TurnContext) -> Command | None:
         text = ctx.text
-        if ctx.button_id == "exit" or _fold(text) in self._exit_words:
+        if ctx.button_id == "exit" or self._is_exit(text):
             return Command("exit")
         if _fold(text) in self._sos_words:
             return Command("sos")
@@ -271,6 +364,18 @@ class Engine:
         head, _, argument = text[1:].partition(" ")
         name = head.split("@", 1)[0].lower()
         return Command(_COMMAND_ALIASES.get(name, name), argument.strip())
+
+    def _is_exit(self, text: str) -> bool:
+        """An exit word alone, or with only fillers around it ("exit please", "خروج بسرعة",
+        "je veux sortir"): never a longer sentence that merely contains one."""
+        folded = _fold(text)
+        if folded in self._exit_words:
+            return True
+        tokens = folded.split()
+        if not tokens or len(tokens) > MAX_EXIT_TOKENS:
+            return False
+        kept = " ".join(t for t in tokens if t not in self._exit_fillers)
+        return kept in self._exit_words
 
     def _run_command(self, ctx: TurnContext, command: Command, *, in_relay: bool) -> Step:
         if command.name == "start":

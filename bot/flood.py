@@ -33,8 +33,11 @@ class FloodGuard:
         self.notice_every, self.max_users = notice_every, max_users
         self._buckets: dict[str, _Bucket] = {}
 
-    async def admit(self, key: str) -> Verdict:
-        """Take a token for ``key``, waiting up to ``max_wait``; say what to do otherwise."""
+    async def admit(self, key: str, *, urgent: bool = False) -> Verdict:
+        """Take a token for ``key``, waiting up to ``max_wait``; say what to do otherwise.
+
+        An ``urgent`` message (the safety layer found danger in it) is processed at once,
+        whatever the bucket holds: a cry for help at the end of a burst is never slowed."""
         now = time.monotonic()
         bucket = self._buckets.get(key)
         if bucket is None:
@@ -44,6 +47,9 @@ class FloodGuard:
         bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
         bucket.tokens -= 1  # reserve, so concurrent floods queue behind each other
+        if urgent:
+            bucket.tokens = max(bucket.tokens, 0.0)
+            return Verdict.PROCESS
         if bucket.tokens >= 0:
             return Verdict.PROCESS
         wait = -bucket.tokens / self.rate

@@ -113,6 +113,26 @@ class EmergencyTriggered(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class SafetyCheckAsked(Event):
+    """The bot asked whether the person is safe right now (a worrying, unclear message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SelfHarmDisclosed(Event):
+    """The person wrote of suicidal thoughts or self-injury."""
+
+
+@dataclass(frozen=True, slots=True)
+class MinorDisclosed(Event):
+    """The writer said they are under 18."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChildAtRiskReported(Event):
+    """Someone reported a specific child at risk."""
+
+
+@dataclass(frozen=True, slots=True)
 class ModuleOpened(Event):
     module_id: str
 

@@ -14,6 +14,7 @@ import pytest
 from bot.app import Sanad, build
 from bot.config import Settings
 from nlu import EmbeddedNLU
+from nlu.safeguard import EmbeddedSafety
 
 PG_URL = os.environ.get("SANAD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 SECRET = b"test-secret-key-that-is-long-enough"
@@ -30,7 +31,16 @@ def postgres_reachable() -> bool:
 
 
 @pytest.fixture(scope="session")
-def nlu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def nlu_cache(models_dir: Path) -> Path:
+    """The session's model folder with both models trained in it, for subprocesses given it
+    as SANAD_CACHE_DIR (sanad chat, serve, worker): none of them trains again."""
+    EmbeddedNLU.load(cache_dir=models_dir)
+    EmbeddedSafety.load(models_dir)
+    return models_dir
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("nlu-cache")
 
 
@@ -38,6 +48,12 @@ def nlu_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def embedded_nlu(nlu_cache: Path) -> EmbeddedNLU:
     """Trained once per test session (the classifier caches on disk by data hash)."""
     return EmbeddedNLU.load(cache_dir=nlu_cache)
+
+
+@pytest.fixture(scope="session")
+def safety_detector(nlu_cache: Path) -> EmbeddedSafety:
+    """The safety layer's detector, trained once per test session next to the NLU model."""
+    return EmbeddedSafety.load(nlu_cache)
 
 
 async def reset_postgres(url: str) -> None:
@@ -103,14 +119,16 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 
 
 @pytest.fixture
-async def sanad(database_url: str, embedded_nlu: EmbeddedNLU) -> AsyncIterator[Sanad]:
-    app = await build(make_settings(database_url), nlu=embedded_nlu)
+async def sanad(database_url: str, embedded_nlu: EmbeddedNLU,
+                safety_detector: EmbeddedSafety) -> AsyncIterator[Sanad]:
+    app = await build(make_settings(database_url), nlu=embedded_nlu, safety=safety_detector)
     yield app
     await app.store.engine.dispose()
 
 
 @pytest.fixture
-async def sanad_sqlite(sqlite_url: str, embedded_nlu: EmbeddedNLU) -> AsyncIterator[Sanad]:
-    app = await build(make_settings(sqlite_url), nlu=embedded_nlu)
+async def sanad_sqlite(sqlite_url: str, embedded_nlu: EmbeddedNLU,
+                       safety_detector: EmbeddedSafety) -> AsyncIterator[Sanad]:
+    app = await build(make_settings(sqlite_url), nlu=embedded_nlu, safety=safety_detector)
     yield app
     await app.store.engine.dispose()

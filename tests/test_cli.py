@@ -113,3 +113,15 @@ def test_db_upgrade_and_one_worker_round(tmp_path: Path, nlu_cache: Path) -> Non
     assert worker.returncode == 0, worker.stderr
     for job in ("retention", "sla-escalation", "console-sessions"):
         assert f"worker: {job} done" in worker.stderr
+
+
+def test_json_mode_carries_the_turns_event_names(tmp_path: Path, nlu_cache: Path,
+                                                 embedded_nlu: object) -> None:
+    lines = ["hello", "help me they locked me in", "exit"]
+    result = run_chat(tmp_path, lines, "--json", "--user", "events-user", cache=nlu_cache)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line)["events"] for line in result.stdout.splitlines()]
+    assert events[0] == []
+    assert "EmergencyTriggered" in events[1]
+    assert events[2] == ["QuickExit"]
+    assert "locked" not in result.stdout.split("\n")[1].split('"events"')[1]  # names only

@@ -17,7 +17,7 @@ from typing import TextIO
 
 from bot.app import Sanad
 from bot.engine import apology
-from bot.messages import Inbound, Outbound, QuickExit, UserRef
+from bot.messages import Event, Inbound, Outbound, QuickExit, UserRef
 from bot.outbox import OutboxSender, mark_sent
 from bot.store.db import DatabaseUnavailable
 
@@ -26,13 +26,18 @@ _CLEAR_SCREEN = "\033[2J\033[3J\033[H"
 _RTL_MARK = "\u200f"
 
 
-def render_json(messages: Sequence[Outbound], *, is_async: bool = False) -> str:
+def render_json(messages: Sequence[Outbound], *, is_async: bool = False,
+                events: Sequence[Event] = ()) -> str:
+    """One output line of `sanad chat --json`: the messages, and for a turn the names of its
+    domain events (names only: no personal data)."""
     payload: dict[str, object] = {"messages": [
         {"text": m.text, "buttons": [{"id": b.id, "title": b.title} for b in m.buttons]}
         for m in messages
     ]}
     if is_async:
         payload["async"] = True
+    else:
+        payload["events"] = [e.name for e in events]
     return json.dumps(payload, ensure_ascii=False)
 
 
@@ -97,23 +102,25 @@ class TerminalChannel:
                 inbound, address=self.user_id, language=self.language
             )
             messages = list(turn.outbound)
+            events = turn.events
             cleared = any(isinstance(e, QuickExit) for e in turn.events)
             outbox_ids = turn.outbox_ids
         except DatabaseUnavailable:
             messages = [apology(self.sanad.ui, self.sanad.content, self._language)]
-            cleared, outbox_ids = False, ()
+            cleared, outbox_ids, events = False, (), ()
         if cleared and self.interactive:
             self._write(_CLEAR_SCREEN, end="")
-        await self.emit(messages)
+        await self.emit(messages, events=events)
         # If the database is down now, the lease runs out and the reply is shown again later.
         with contextlib.suppress(DatabaseUnavailable):
             await mark_sent(self.sanad.store, outbox_ids)
 
-    async def emit(self, messages: Sequence[Outbound], *, is_async: bool = False) -> None:
+    async def emit(self, messages: Sequence[Outbound], *, is_async: bool = False,
+                   events: Sequence[Event] = ()) -> None:
         """Print one turn's messages (or a message pushed outside a turn)."""
         async with self._write_lock:
             if self.as_json:
-                self._write(render_json(messages, is_async=is_async))
+                self._write(render_json(messages, is_async=is_async, events=events))
             elif messages:
                 self._write(render_text(messages))
 

@@ -10,6 +10,7 @@ from bot.flows.handoff import HandoffFlow
 from bot.flows.language import LanguageFlow
 from bot.flows.menu import MenuFlow
 from bot.flows.privacy import PrivacyFlow
+from bot.flows.safety import SafetyFlow
 from bot.flows.screening import ScreeningFlow
 from bot.flows.services import ServicesFlow
 from bot.flows.subscribe import SubscribeFlow
@@ -18,7 +19,7 @@ from bot.flows.subscribe import SubscribeFlow
 def default_flows() -> list[Flow]:
     return [
         MenuFlow(), LanguageFlow(), AwarenessFlow(), ScreeningFlow(), EmergencyFlow(),
-        ServicesFlow(), PrivacyFlow(), HandoffFlow(), ExitFlow(), SubscribeFlow(),
+        ServicesFlow(), PrivacyFlow(), HandoffFlow(), ExitFlow(), SubscribeFlow(), SafetyFlow(),
     ]
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from bot.messages import Button, Event, Inbound, Outbound
 from bot.store.repository import Conversation, Profile
+from nlu.safeguard import CLEAR, SafetyAssessment
 
 if TYPE_CHECKING:
     from bot.content import ContentLibrary
@@ -51,6 +52,9 @@ class Step:
     events: list[Event] = field(default_factory=list)
     language: str | None = None
     """Set when the flow changed the reply language (and locked it: the user chose)."""
+    understood: bool = True
+    """False when the flow could not make sense of the message ("didn't understand", an
+    answer hint): the safety layer then asks rather than lets a worrying message pass."""
 
     def then_events(self, *events: Event) -> Step:
         """This step with ``events`` added."""
@@ -82,6 +86,8 @@ class TurnContext:
     flows: FlowRegistry
     now: datetime
     staff: StaffAvailability | None = None
+    safety: SafetyAssessment = CLEAR
+    """What the safety layer found in this message (labels only)."""
 
     def t(self, key: str, **values: Any) -> str:
         return self.ui.text(self.lang, key, **values)
@@ -96,8 +102,17 @@ class TurnContext:
         return Outbound(text=text, buttons=tuple(buttons))
 
     def start(self, flow: str, **kwargs: Any) -> Step:
-        """Enter another flow at its beginning."""
-        return self.flows.get(flow).start(self, **kwargs)
+        """Enter another flow at its beginning.
+
+        When this leaves the current flow and that flow has a ``leave(ctx, step, target,
+        kwargs)`` method, it may amend the step (screening offers to resume where the user was)."""
+        step = self.flows.get(flow).start(self, **kwargs)
+        current = self.conversation.flow
+        if flow != current and current in self.flows:
+            leave = getattr(self.flows.get(current), "leave", None)
+            if leave is not None:
+                step = leave(self, step, flow, kwargs)
+        return step
 
     @property
     def data(self) -> Mapping[str, Any]:

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from bot.config import SUPPORTED_LANGUAGES
 from bot.flows.base import Step, TurnContext
+from bot.flows.handoff import back_in_line
 from bot.messages import Button, LanguageChanged
 
 
@@ -56,7 +57,7 @@ class LanguageFlow:
     def _switch(ctx: TurnContext, lang: str) -> Step:
         local = ctx.in_language(lang)
         menu = local.start("menu", intro="language.changed")
-        return Step(
+        return back_in_line(local, Step(
             messages=menu.messages, flow=menu.flow, state=menu.state, data=menu.data,
             events=[LanguageChanged(language=lang)], language=lang,
-        )
+        ))

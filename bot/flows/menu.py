@@ -51,7 +51,9 @@ def route_free_text(ctx: TurnContext) -> Step:
     intent = ctx.understanding.intent
     route = INTENT_ROUTES.get(intent or "")
     if route is None or ctx.understanding.confidence < 0.35:
-        return ctx.start("menu", intro="menu.not_understood")
+        step = ctx.start("menu", intro="menu.not_understood")
+        step.understood = False
+        return step
     flow, kwargs = route
     return ctx.start(flow, **kwargs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
-from bot.messages import DataErased
+from bot.flows.handoff import back_in_line, erase
 
 
 class PrivacyFlow:
@@ -36,12 +36,9 @@ class PrivacyFlow:
         confirming = ctx.conversation.state == "privacy.delete_confirm"
         if button == "pv:delete:yes" or (confirming and button is None
                                          and ctx.understanding.yes_no == "yes"):
-            return Step(
-                messages=[ctx.say("privacy.deleted")], flow="menu", state="menu.start",
-                events=[DataErased()],
-            )
+            return erase(ctx)
         if button == "pv:delete:no" or (confirming and ctx.understanding.yes_no == "no"):
-            return ctx.start("menu", intro="privacy.kept")
+            return back_in_line(ctx, ctx.start("menu", intro="privacy.kept"))
         if button == "pv:delete":
             return self.start(ctx, entry="delete")
         if button == "pv:mydata":

@@ -10,7 +10,8 @@ from bot.flows.base import Step, TurnContext
 if TYPE_CHECKING:
     from bot.content import Service
 
-CATEGORIES = ("emergency", "trafficking", "child", "women", "refugees", "legal", "psychosocial")
+CATEGORIES = ("emergency", "trafficking", "child", "women", "crisis", "refugees", "legal",
+              "psychosocial")
 
 
 def format_services(ctx: TurnContext, services: Iterable[Service]) -> str:

@@ -45,11 +45,12 @@ async def fake_api() -> AsyncIterator[FakeBotAPI]:
     await api.stop()
 
 
-def start_worker(url: str, api: FakeBotAPI, tmp_path: Path) -> subprocess.Popen[bytes]:
+def start_worker(url: str, api: FakeBotAPI, tmp_path: Path,
+                 cache: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": url,
            "SANAD_SECRET_KEY": SECRET.decode(), "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
            "TELEGRAM_API_BASE_URL": api.base_url, "SANAD_TELEGRAM_RATE": str(RATE),
-           "SANAD_OUTBOX_LEASE_SECONDS": "2", "SANAD_CACHE_DIR": str(tmp_path / "cache")}
+           "SANAD_OUTBOX_LEASE_SECONDS": "2", "SANAD_CACHE_DIR": str(cache)}
     return subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env,
                             stderr=subprocess.PIPE)
 
@@ -94,9 +95,10 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 async def test_a_killed_worker_restarts_without_sending_anything_twice(
-        sqlite_url: str, sqlite_store: Store, fake_api: FakeBotAPI, tmp_path: Path) -> None:
+        sqlite_url: str, sqlite_store: Store, fake_api: FakeBotAPI, tmp_path: Path,
+        nlu_cache: Path) -> None:
     campaign_id, users = await campaign_ready(sqlite_store)
-    first = start_worker(sqlite_url, fake_api, tmp_path)
+    first = start_worker(sqlite_url, fake_api, tmp_path, nlu_cache)
     try:
         async def halfway() -> bool:
             return len(fake_api.calls_to("sendMessage")) >= USERS // 2
@@ -108,7 +110,7 @@ async def test_a_killed_worker_restarts_without_sending_anything_twice(
     at_kill = len(fake_api.calls_to("sendMessage"))
     assert at_kill < USERS
 
-    second = start_worker(sqlite_url, fake_api, tmp_path)
+    second = start_worker(sqlite_url, fake_api, tmp_path, nlu_cache)
     try:
         await wait_until(lambda: done(sqlite_store, campaign_id), [second], "the campaign")
     finally:
@@ -134,12 +136,12 @@ async def test_a_killed_worker_restarts_without_sending_anything_twice(
 
 
 async def test_two_workers_on_postgres_share_the_campaign(
-        postgres_url: str, fake_api: FakeBotAPI, tmp_path: Path) -> None:
+        postgres_url: str, fake_api: FakeBotAPI, tmp_path: Path, nlu_cache: Path) -> None:
     await reset_postgres(postgres_url)
     store = await open_store(postgres_url)
     try:
         campaign_id, _ = await campaign_ready(store)
-        workers = [start_worker(postgres_url, fake_api, tmp_path) for _ in range(2)]
+        workers = [start_worker(postgres_url, fake_api, tmp_path, nlu_cache) for _ in range(2)]
         try:
             await wait_until(lambda: done(store, campaign_id), workers, "the campaign")
         finally:
