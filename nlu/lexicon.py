@@ -40,11 +40,14 @@ class Lexicon:
     no: frozenset[tuple[str, ...]]
     fillers: frozenset[tuple[str, ...]]
     skips: frozenset[tuple[str, ...]]
+    yes_alone: frozenset[tuple[str, ...]] = frozenset()
+    """Yes only as the whole message with no question mark (Egyptian "ايه" is "what?")."""
 
     @classmethod
     def from_mapping(cls, data: dict) -> Lexicon:
         return cls(_phrases(data.get("yes", ())), _phrases(data.get("no", ())),
-                   _phrases(data.get("fillers", ())), _phrases(data.get("skip", ())))
+                   _phrases(data.get("fillers", ())), _phrases(data.get("skip", ())),
+                   _phrases(data.get("yes_alone", ())))
 
     @classmethod
     def load(cls) -> Lexicon:
@@ -71,7 +74,10 @@ class Lexicon:
     def yes_no(self, text: str) -> YesNo | None:
         if not text or len(text) > MAX_ANSWER_CHARS:
             return None
-        kinds = self._segment(tuple(normalize(text).split()))
+        tokens = tuple(normalize(text).split())
+        if tokens in self.yes_alone:
+            return None if "?" in text or "؟" in text else "yes"
+        kinds = self._segment(tokens)
         if not kinds:
             return None
         found = set(kinds) - {"filler"}

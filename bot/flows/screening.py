@@ -12,8 +12,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.menu import INTENT_ROUTES, route_free_text
 from bot.flows.services import format_services
 from bot.messages import Button, ScreeningCompleted, ScreeningStarted
+from nlu.ages import age_answer, is_minor_statement
+from nlu.normalize import normalize
 
 if TYPE_CHECKING:
     from bot.content import ScreeningSpec
@@ -22,6 +25,18 @@ LEVELS = ("low", "medium", "high", "urgent")
 PRIORITY_FOR_LEVEL = {"urgent": "urgent", "high": "high", "medium": "normal", "low": "normal"}
 MINOR = "minor"
 MAX_EXPLAINED = 4
+AGE_MISSES = 2
+"""Unreadable answers to the age question before moving on as "no_answer" (hint once)."""
+LEAVE_CONFIDENCE = 0.8
+"""An unreadable answer with an intent this sure leaves screening for where it points."""
+MAX_WHY_TOKENS = 8
+RESUME_KEY = "screening_resume"
+"""Where the progress of a left screening waits, in the next state's data, for sc:resume."""
+_STAYS = frozenset({"affirm", "deny", "greet", "thanks", "goodbye", "start_screening",
+                    "unsubscribe", "out_of_scope"})
+"""Intents that never take an answer out of screening (an opt-out keeps the user's place)."""
+_NO_RESUME_OFFER = frozenset({"exit", "emergency"})
+"""Quick exit must leave no trace and an emergency answer nothing but help."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +86,8 @@ class ScreeningFlow:
         button = ctx.button_id or ""
         if button == "sc:start":
             return self.start(ctx)
+        if button == "sc:resume":
+            return self._resume(ctx)
         if self._wants_to_stop(ctx):
             return ctx.start("menu", intro="screening.stopped")
         if state == "screening.consent" or button.startswith("sc:consent:"):
@@ -92,29 +109,45 @@ class ScreeningFlow:
             return step
         if answer == "no":
             return ctx.start("menu", intro="screening.declined")
-        return self.start(ctx)
+        step = self.start(ctx)
+        if not button and self._asks_why(ctx):
+            step.messages.insert(0, ctx.say("screening.why_general"))
+        return step
 
-    def _ask_age(self, ctx: TurnContext) -> Step:
+    def _ask_age(self, ctx: TurnContext, misses: int = 0) -> Step:
         spec = ctx.content.screening
         buttons = [Button(id=f"sc:age:{o.id}", title=o.title[ctx.lang]) for o in spec.age_options]
+        data: dict = {"answers": {}}
+        if misses:
+            data["age_misses"] = misses
         return Step(
             messages=[ctx.say_text(spec.age_text[ctx.lang], *buttons)],
-            flow="screening", state="screening.age", data={"answers": {}},
+            flow="screening", state="screening.age", data=data,
         )
 
     def _age(self, ctx: TurnContext, button: str) -> Step:
         spec = ctx.content.screening
         options = {o.id: o for o in spec.age_options}
         chosen = button.removeprefix("sc:age:") if button.startswith("sc:age:") else None
-        if chosen is None and ctx.text.strip().isdigit():
-            chosen = age_option_for(int(ctx.text.strip()), options)
+        typed = "" if button else ctx.text
+        if chosen is None and typed:
+            chosen = self._typed_age(typed, options)
         if chosen is None and ctx.understanding.skip:
-            chosen = next((o.id for o in spec.age_options if o.id == "no_answer"), None)
+            chosen = "no_answer"
         option = options.get(chosen or "")
         if option is None:
-            step = self._ask_age(ctx)
-            step.messages.insert(0, ctx.say("screening.age_hint"))
-            return step
+            misses = int(ctx.data.get("age_misses", 0))
+            if typed and self._asks_why(ctx):
+                step = self._ask_age(ctx, misses)
+                step.messages.insert(0, ctx.say("screening.why_general"))
+                return step
+            if typed and self._leaves(ctx):
+                return route_free_text(ctx)
+            if misses + 1 < AGE_MISSES or "no_answer" not in options:
+                step = self._ask_age(ctx, misses + 1)
+                step.messages.insert(0, ctx.say("screening.age_hint"))
+                return step
+            option = options["no_answer"]
         data = {"answers": {}, "age": option.id, "minor": option.minor}
         messages = []
         if option.minor:
@@ -154,8 +187,11 @@ class ScreeningFlow:
         if answer not in {"yes", "no", "skip"}:
             if self._asks_why(ctx):
                 step = self._ask(ctx, index, data)
-                step.messages.insert(0, ctx.say_text(question.why[ctx.lang]))
+                why = question.why.get(ctx.lang) if question.why else None
+                step.messages.insert(0, ctx.say_text(why) if why else ctx.say("screening.why_general"))
                 return step
+            if self._leaves(ctx):
+                return route_free_text(ctx)
             step = self._ask(ctx, index, data)
             step.messages.insert(0, ctx.say("screening.answer_hint"))
             return step
@@ -223,19 +259,90 @@ class ScreeningFlow:
             )
         if answer == "no":
             return ctx.start("menu", intro="screening.no_handoff")
-        from bot.flows.menu import route_free_text
-
         return route_free_text(ctx)
+
+    # --- leaving and coming back -----------------------------------------------------------
+    def leave(self, ctx: TurnContext, step: Step, target: str, kwargs: dict) -> Step:
+        """Called by :meth:`TurnContext.start` when the user goes from screening to ``target``:
+        tell them they left, with one tap to resume, and park the progress in the new state's
+        data. Asides the engine answers without leaving (a voice note, "stop tips here") and
+        quick exit / emergency get nothing."""
+        state = ctx.conversation.state
+        asking = state.startswith("screening.") and state != "screening.result"
+        if asking and target == "menu" and not kwargs and not ctx.button_id and self._reads(ctx):
+            # The classifier's "menu" for "why do you ask?" or "ايوه": screening knows better.
+            return self.handle(ctx)
+        in_progress = state == "screening.age" or state.startswith("screening.q.")
+        aside = "media" in kwargs or kwargs.get("entry") == "stop_here"
+        if not in_progress or aside or target in _NO_RESUME_OFFER:
+            return step
+        saved = {**ctx.data, "state": state}
+        resume = ctx.button("sc:resume", "screening.resume")
+        if target == "menu" and step.messages:
+            last = step.messages[-1]
+            note = "" if kwargs.get("intro") == "screening.stopped" else ctx.t("screening.left")
+            text = f"{note}\n\n{last.text}" if note else last.text
+            step.messages[-1] = ctx.say_text(text, resume, *last.buttons)
+        else:
+            step.messages.insert(0, ctx.say("screening.left", resume))
+        step.data = {**step.data, RESUME_KEY: saved}
+        return step
+
+    def _resume(self, ctx: TurnContext) -> Step:
+        """Back to the question the user left, with their answers; fresh when nothing waits."""
+        saved = ctx.data.get(RESUME_KEY)
+        if ctx.conversation.flow == "screening" and ctx.conversation.state != "screening.result":
+            saved = {**ctx.data, "state": ctx.conversation.state}
+        if not isinstance(saved, dict) or not str(saved.get("state", "")).startswith("screening."):
+            return self.start(ctx)
+        if saved["state"] == "screening.age":
+            return self._ask_age(ctx)
+        data = {k: v for k, v in saved.items() if k != "state"}
+        return self._ask(ctx, int(data.get("index", 0)), data)
+
+    def _reads(self, ctx: TurnContext) -> bool:
+        """True when the text is an answer this step understands (why, yes/no, skip, age)."""
+        u = ctx.understanding
+        if self._asks_why(ctx) or self._wants_to_stop(ctx) or u.skip:
+            return True
+        if ctx.conversation.state == "screening.age":
+            return self._typed_age(ctx.text, {"under_18": None}) is not None or bool(
+                age_answer(ctx.text))
+        return u.yes_no is not None
+
+    def _leaves(self, ctx: TurnContext) -> bool:
+        """An unreadable answer that clearly asks for something else (a module, services)."""
+        u = ctx.understanding
+        return (u.confidence >= LEAVE_CONFIDENCE and u.intent in INTENT_ROUTES
+                and u.intent not in _STAYS and INTENT_ROUTES[u.intent][0] != "screening")
+
+    @staticmethod
+    def _typed_age(text: str, options: Mapping[str, object]) -> str | None:
+        age = age_answer(text)
+        if age is not None:
+            return age_option_for(age, options)
+        return "under_18" if is_minor_statement(text) and "under_18" in options else None
 
     @staticmethod
     def _wants_to_stop(ctx: TurnContext) -> bool:
-        words = {w.strip().casefold() for w in ctx.t("words.stop").split(",")}
-        return ctx.button_id == "sc:stop" or ctx.text.strip().casefold() in words
+        return ctx.button_id == "sc:stop" or normalize(ctx.text) in _word_set(ctx, "words.stop")
 
     @staticmethod
     def _asks_why(ctx: TurnContext) -> bool:
-        words = {w.strip().casefold() for w in ctx.t("words.why").split(",")}
-        return ctx.text.strip().casefold().rstrip("?؟") in words
+        """"why?", "why do you ask", "ليش عم تسأل", "leh bt2ol keda": a short message that
+        starts with one of the why-words of any language."""
+        tokens = normalize(ctx.text).split()
+        if not tokens or len(tokens) > MAX_WHY_TOKENS:
+            return False
+        words = {tuple(w.split()) for w in _word_set(ctx, "words.why")}
+        return any(tuple(tokens[: len(w)]) == w for w in words)
+
+
+def _word_set(ctx: TurnContext, key: str) -> set[str]:
+    """A comma-separated ui word list of every language, normalised: a user may answer in
+    another language than the one the bot speaks."""
+    texts = [table.get(key, "") for table in ctx.ui.texts.values()]
+    return {normalize(w) for text in texts for w in text.split(",") if normalize(w)}
 
 
 def age_option_for(age: int, options: Mapping[str, object]) -> str | None:
