@@ -315,8 +315,10 @@ class Engine:
 
     @staticmethod
     def _append_offer(ctx: TurnContext, step: Step, entry: str) -> Step:
+        """The offer goes first: the flow's own buttons stay last, where a typed number or
+        title ("next") still finds them."""
         offer = ctx.start("safety", entry=entry)
-        step.messages.append(offer.messages[0])
+        step.messages.insert(0, offer.messages[0])
         step.data = {**step.data, "indicators": offer.data.get("indicators", [])}
         return step
 

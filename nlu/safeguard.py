@@ -32,6 +32,9 @@ from .safety_model import training_files as safety_training_files
 MAX_ASSESS_CHARS = 4000
 """A long ramble is read whole (danger is often buried in the middle), up to this."""
 MINOR_AGE = 18
+MIN_MODEL_TOKENS = 3
+"""Shorter messages ("next", "2", "ok bye") are read by the rules alone: a few character
+n-grams say too little for the model to be trusted with an alarm."""
 URGENT = ("emergency", "self_harm")
 """Labels that are answered at once, before anything else the message may say."""
 ASK_ABOUT = frozenset({"emergency", "self_harm", "child_at_risk"})
@@ -127,7 +130,7 @@ class EmbeddedSafety:
             fired = {k: v for k, v in fired.items() if k not in FIGURATIVE_PRONE}
         labels: set[str] = set(fired) - CONTEXT_ONLY
         doubts: set[str] = set()
-        if self.model is not None:
+        if self.model is not None and len(normalized.split()) >= MIN_MODEL_TOKENS:
             acted, grey = self.model.assess(normalized)[:2]
             if figurative:
                 acted, grey = acted - FIGURATIVE_PRONE, grey - FIGURATIVE_PRONE
