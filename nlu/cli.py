@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -95,15 +95,23 @@ def parse_command(nlu: Any, text: str | None, jsonl: bool, stdin: TextIO,
         parse.close()
 
 
-def test_command(nlu: Any, data: Path, stdout: TextIO, as_json: bool = False) -> int:
-    """Evaluate on a Rasa YAML or JSON-lines file; print a table (or JSON). Exit code."""
+def _read(reader: Callable[[Path], list[T]], data: Path, stdout: TextIO) -> list[T] | None:
+    """The examples of `data`, or None after printing why there are none."""
     try:
-        examples = read_examples(Path(data))
+        examples = reader(Path(data))
     except (OSError, ValueError) as exc:
         stdout.write(_dumps({"error": f"cannot read {data}: {exc}"}) + "\n")
-        return 2
+        return None
     if not examples:
         stdout.write(_dumps({"error": f"no examples in {data}"}) + "\n")
+        return None
+    return examples
+
+
+def test_command(nlu: Any, data: Path, stdout: TextIO, as_json: bool = False) -> int:
+    """Evaluate on a Rasa YAML or JSON-lines file; print a table (or JSON). Exit code."""
+    examples = _read(read_examples, data, stdout)
+    if examples is None:
         return 2
     parse = _Parser(nlu)
     results, latencies = [], []
@@ -137,13 +145,8 @@ def is_safety_file(path: Path) -> bool:
 def safety_test_command(detector: SafetyDetector, data: Path, stdout: TextIO,
                         as_json: bool = False) -> int:
     """Recall and false alarms per safety label and per variety (nlu.safety_eval)."""
-    try:
-        examples = read_safety_jsonl(Path(data))
-    except (OSError, ValueError) as exc:
-        stdout.write(_dumps({"error": f"cannot read {data}: {exc}"}) + "\n")
-        return 2
-    if not examples:
-        stdout.write(_dumps({"error": f"no examples in {data}"}) + "\n")
+    examples = _read(read_safety_jsonl, data, stdout)
+    if examples is None:
         return 2
     report = evaluate(detector, examples)
     report["data"] = str(data)
