@@ -89,7 +89,8 @@ async def test_free_text_questions_open_the_right_module(
     assert expected is not None
     reader = Reader(sanad_sqlite, f"asker-{lang}-{module_intent}", lang)
     turn = await reader(question)
-    assert expected.title in turn.outbound[0].text, turn.outbound[0].text[:200]
+    answer = "\n".join(m.text for m in turn.outbound)  # a safety offer may come first
+    assert expected.title in answer, answer[:200]
 
 
 async def test_drafts_are_hidden_when_not_shown(sanad_sqlite: Sanad) -> None:

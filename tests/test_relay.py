@@ -90,6 +90,7 @@ async def test_closed_cases_refuse_replies(sanad_sqlite: Sanad) -> None:
     case_id = await open_case(sanad_sqlite, "relay-3")
     ref = sanad_sqlite.store.user_ref("terminal", "relay-3")
     await sanad_sqlite.engine.handle_turn(Inbound(user=ref, button_id="ho:end"))
+    await sanad_sqlite.engine.handle_turn(Inbound(user=ref, button_id="ho:end:yes"))
     try:
         await caseworker_says(sanad_sqlite, case_id, "late")
     except relay.CaseNotOpen:
