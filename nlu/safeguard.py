@@ -16,7 +16,6 @@ can run on every message, before any flow, even one that flood control would dro
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -161,9 +160,3 @@ def _load(cache_dir: Path) -> EmbeddedSafety:
 
     model = load_or_train(safety_training_files(), intent_training_files(PROJECT_DIR), cache_dir)
     return EmbeddedSafety(model)
-
-
-def explain(assessment: SafetyAssessment) -> Mapping[str, object]:
-    """A JSON-able summary (labels, doubts, age, rules) for `sanad nlu parse` and tests."""
-    return {"labels": sorted(assessment.labels), "doubts": sorted(assessment.doubts),
-            "age": assessment.age, "rules": list(assessment.rules)}

@@ -32,6 +32,10 @@ class Chat:
         return await self.app.engine.handle_turn(Inbound(user=self.ref, button_id=button),
                                                  address=self.user)
 
+    async def queue_for_a_person(self) -> None:
+        await self.say("hello")
+        await self.tap("menu:human")
+
     async def state(self) -> str | None:
         return (await state_of(self.app, self.user))[0]
 
@@ -56,8 +60,7 @@ def buttons(turn: Turn) -> list[str]:
 @pytest.mark.parametrize("word", ["خلاص", "bye", "ok", "شكرا", "merci", "yalla bye"])
 async def test_an_everyday_word_while_queued_keeps_the_case(sanad: Sanad, word: str) -> None:
     chat = Chat(sanad, "queued")
-    await chat.say("hello")
-    await chat.tap("menu:human")
+    await chat.queue_for_a_person()
     turn = await chat.say(word)
     assert "HandoffEnded" not in names(turn)
     assert "RelayedToCase" in names(turn)
@@ -89,8 +92,7 @@ async def test_an_urgent_case_survives_khalas_and_leaving_needs_a_confirmation(
 # --- global requests in the queue and in screening ------------------------------------------
 async def test_delete_my_data_in_the_queue_asks_there_then_erases(sanad: Sanad) -> None:
     chat = Chat(sanad, "erase-queued")
-    await chat.say("hello")
-    await chat.tap("menu:human")
+    await chat.queue_for_a_person()
     turn = await chat.say("delete my data")
     assert "pv:delete:yes" in buttons(turn)
     assert "RelayedToCase" not in names(turn)
@@ -103,8 +105,7 @@ async def test_delete_my_data_in_the_queue_asks_there_then_erases(sanad: Sanad) 
 
 async def test_cancelling_a_deletion_in_the_queue_keeps_the_place(sanad: Sanad) -> None:
     chat = Chat(sanad, "erase-cancel")
-    await chat.say("hello")
-    await chat.tap("menu:human")
+    await chat.queue_for_a_person()
     await chat.say("احذف بياناتي")
     kept = await chat.tap("ho:keep")
     assert "DataErased" not in names(kept)
@@ -115,8 +116,7 @@ async def test_cancelling_a_deletion_in_the_queue_keeps_the_place(sanad: Sanad) 
 @pytest.mark.parametrize("question", ["what do you know about me", "ايه البيانات اللي عندكم عني"])
 async def test_what_do_you_know_is_answered_in_the_queue(sanad: Sanad, question: str) -> None:
     chat = Chat(sanad, "mydata-queued")
-    await chat.say("hello")
-    await chat.tap("menu:human")
+    await chat.queue_for_a_person()
     turn = await chat.say(question)
     assert "RelayedToCase" not in names(turn)
     assert "pv:delete" in buttons(turn)
@@ -214,8 +214,7 @@ async def test_self_harm_gets_crisis_support_in_every_language(sanad: Sanad,
 
 async def test_self_harm_while_queued_raises_the_case(sanad: Sanad) -> None:
     chat = Chat(sanad, "self-harm-queued")
-    await chat.say("hello")
-    await chat.tap("menu:human")
+    await chat.queue_for_a_person()
     turn = await chat.say("I want to die")
     assert "SelfHarmDisclosed" in names(turn) and "RelayedToCase" in names(turn)
     (case,) = await chat.cases()

@@ -36,6 +36,9 @@ _STAYS = frozenset({"affirm", "deny", "greet", "thanks", "goodbye", "start_scree
                     "unsubscribe", "out_of_scope"})
 """Intents that never take an answer out of screening (an opt-out keeps the user's place)."""
 _NO_RESUME_OFFER = frozenset({"exit", "emergency"})
+_MISREADINGS = (("menu", {}), ("privacy", {"entry": "info"}))
+"""The interrupts the classifier reads into short answers ("why do you ask?" is `menu` or
+`privacy_info`): when screening can read the answer itself, it stays."""
 """Quick exit must leave no trace and an emergency answer nothing but help."""
 
 
@@ -188,7 +191,8 @@ class ScreeningFlow:
             if self._asks_why(ctx):
                 step = self._ask(ctx, index, data)
                 why = question.why.get(ctx.lang) if question.why else None
-                step.messages.insert(0, ctx.say_text(why) if why else ctx.say("screening.why_general"))
+                reason = ctx.say_text(why) if why else ctx.say("screening.why_general")
+                step.messages.insert(0, reason)
                 return step
             if self._leaves(ctx):
                 return route_free_text(ctx)
@@ -269,8 +273,10 @@ class ScreeningFlow:
         quick exit / emergency get nothing."""
         state = ctx.conversation.state
         asking = state.startswith("screening.") and state != "screening.result"
-        if asking and target == "menu" and not kwargs and not ctx.button_id and self._reads(ctx):
-            # The classifier's "menu" for "why do you ask?" or "ايوه": screening knows better.
+        misread = (target, kwargs) in _MISREADINGS
+        if asking and misread and not ctx.button_id and self._reads(ctx):
+            # An intent read into "why do you ask?" or "ايوه" (menu, privacy_info...):
+            # an answer screening can read itself stays in screening.
             return self.handle(ctx)
         in_progress = state == "screening.age" or state.startswith("screening.q.")
         aside = "media" in kwargs or kwargs.get("entry") == "stop_here"
