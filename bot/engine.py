@@ -43,6 +43,9 @@ EMERGENCY_DOUBT = 0.2
 the safety layer (nlu.safeguard) is what acts on danger; a weak intent guess asks."""
 SAFETY_NET_CONFIDENCE = 0.95
 MAX_EXIT_TOKENS = 5
+IN_RELAY_CONFIDENCE = 0.95
+"""In a case, words go to the caseworker; a request is taken out of them (privacy, language)
+only when the classifier is near certain ("my secret story" must still reach the case)."""
 LANGUAGE_SWITCH_CONFIDENCE = 0.9
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 _LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
@@ -234,7 +237,8 @@ class Engine:
         if ctx.profile.is_new and ctx.text and not split_tag(ctx.text)[0]:
             return ctx.start("menu", welcome=True)  # a click-to-chat message that is only a tag
         if in_relay:
-            return self._in_relay(ctx, intent if confident else None)
+            sure = ctx.understanding.confidence >= IN_RELAY_CONFIDENCE
+            return self._in_relay(ctx, intent if sure else None)
         protection = self._protect(ctx)
         if protection is not None:
             return protection
