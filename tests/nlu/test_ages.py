@@ -150,3 +150,27 @@ def test_patterns_must_be_written_normalised() -> None:
     }
     with pytest.raises(ValueError, match="not normalised"):
         AgeReader.from_mapping(data)
+
+
+@pytest.mark.parametrize(("text", "age"), [
+    ("3andi 15 w el ragel da 3ayez yesafferni", 15),
+    ("ana 17 w el kafeel mesh bydeeni floos", 17),
+    ("omry 14", 14),
+    ("ana bent 16 sana", 16),
+    ("ana 5amasta3sh", 15),
+    ("أنا فتاة في الخامسة عشرة من عمري", 15),
+    ("أبلغ من العمر سبعة عشر عامًا", 17),
+    ("انا في السادسة عشرة", 16),
+])
+def test_more_ways_to_say_ones_own_age(text: str, age: int) -> None:
+    assert stated_age(text) == age
+
+
+@pytest.mark.parametrize("text", [
+    "how do I protect my 13 year old son online?",
+    "an 11 year old kid works at the shop next door",
+    "our 12 year old wants to join a club",
+    "ana 3andi 3 wlad",
+])
+def test_other_peoples_ages_and_counts_are_not_the_writers(text: str) -> None:
+    assert stated_age(text) is None
