@@ -83,14 +83,15 @@ def test_recall_and_false_alarms_on_the_held_out_set(safety_detector: EmbeddedSa
     loses recall or adds false alarms fails here. Never trained on: nlu/tests/."""
     report = evaluate(safety_detector, read_safety_jsonl(HELDOUT))
     labels = report["labels"]
-    assert labels["emergency"]["recall"] >= 0.88
-    assert labels["emergency"]["covered"] >= 0.97
-    assert labels["self_harm"]["recall"] >= 0.78
-    assert labels["self_harm"]["covered"] >= 0.88
-    assert labels["minor"]["recall"] >= 0.8
-    assert labels["child_at_risk"]["recall"] >= 0.9
-    assert labels["grey"]["covered"] >= 0.8
-    assert report["hard_negatives"]["false_alarm_rate"] <= 0.2
+    assert labels["emergency"]["recall"] >= 0.86
+    assert labels["emergency"]["covered"] >= 0.95
+    assert labels["self_harm"]["recall"] >= 0.85
+    assert labels["self_harm"]["covered"] >= 0.94
+    assert labels["minor"]["recall"] >= 0.86
+    assert labels["child_at_risk"]["recall"] >= 0.84
+    assert labels["grey"]["covered"] >= 0.85
+    assert report["hard_negatives"]["false_alarm_rate"] <= 0.1
+    assert report["ages"]["exact"] >= 0.9
 
 
 def test_nlu_test_reports_a_safety_file(safety_detector: EmbeddedSafety,
