@@ -43,6 +43,7 @@ EMERGENCY_DOUBT = 0.2
 the safety layer (nlu.safeguard) is what acts on danger; a weak intent guess asks."""
 SAFETY_NET_CONFIDENCE = 0.95
 MAX_EXIT_TOKENS = 5
+AWAITS_ANSWER = frozenset({"screening", "safety", "subscribe", "language", "privacy"})
 IN_RELAY_CONFIDENCE = 0.95
 """In a case, words go to the caseworker; a request is taken out of them (privacy, language)
 only when the classifier is near certain ("my secret story" must still reach the case)."""
@@ -281,9 +282,10 @@ class Engine:
         return handoff.handle(ctx)
 
     def _protect(self, ctx: TurnContext) -> Step | None:
-        """Child protection and the safety question, before the flows (not inside screening,
-        whose own answers, ages included, it reads itself)."""
-        if ctx.conversation.flow in ("screening", "safety") or not ctx.text:
+        """Child protection and the safety question, before the flows, except where a flow
+        waits for an answer (an age, a governorate, yes/no): there the flow reads it first and
+        a worrying message it cannot read gets the safety question (``_offer_help``)."""
+        if ctx.conversation.flow in AWAITS_ANSWER or not ctx.text:
             return None
         safety = ctx.safety
         if "child_at_risk" in safety:

@@ -31,9 +31,10 @@ from .safety_model import training_files as safety_training_files
 MAX_ASSESS_CHARS = 4000
 """A long ramble is read whole (danger is often buried in the middle), up to this."""
 MINOR_AGE = 18
-MIN_MODEL_TOKENS = 3
-"""Shorter messages ("next", "2", "ok bye") are read by the rules alone: a few character
-n-grams say too little for the model to be trusted with an alarm."""
+MIN_MODEL_TOKENS = 4
+"""Shorter messages ("next", "ok bye", Levantine "ليش عم تسأل" = "why are you asking") are
+read by the rules alone: a few character n-grams say too little for the model to be trusted
+with an alarm."""
 URGENT = ("emergency", "self_harm")
 """Labels that are answered at once, before anything else the message may say."""
 ASK_ABOUT = frozenset({"emergency", "self_harm", "child_at_risk"})
