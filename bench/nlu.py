@@ -2,8 +2,9 @@
 
   python bench/nlu.py [--data nlu/tests/heldout.jsonl] [--repeat 5] [--url http://127.0.0.1:5005]
 
-In-process (embedded backend): model load time cold (empty cache: trains) and warm (cache
-hit), parse latency p50/p95/p99 and parses/s on one core, held-out accuracy. With --url: the
+In-process (embedded backend, and the safety layer likewise): model load time cold (empty
+cache: trains) and warm (cache hit), parse latency p50/p95/p99 and parses/s on one core,
+held-out accuracy. With --url: the
 same texts POSTed to {url}/model/parse (a Rasa server, or `sanad serve`): HTTP latency and
 the accuracy of the server's raw answers, plus the accuracy through nlu.RasaNLU (the server
 with Sanad's safety net, yes/no lexicon and langid on top).
@@ -31,8 +32,16 @@ sys.path.insert(0, str(ROOT))
 from nlu import EmbeddedNLU, RasaNLU  # noqa: E402
 from nlu.evaluate import latency_summary, score  # noqa: E402
 from nlu.rasa_client import RasaUnavailable, map_rasa_response  # noqa: E402
-from nlu.rasa_data import Example, read_examples  # noqa: E402
+from nlu.rasa_data import (  # noqa: E402
+    Example,
+    read_examples,
+    training_files,
+)
 from nlu.results import Language, ParseResult  # noqa: E402
+from nlu.safeguard import EmbeddedSafety  # noqa: E402
+from nlu.safety_eval import evaluate  # noqa: E402
+from nlu.safety_model import load_or_train, read_safety_jsonl  # noqa: E402
+from nlu.safety_model import training_files as safety_training_files  # noqa: E402
 
 
 def pin_to_one_core() -> int | None:
@@ -117,12 +126,42 @@ async def _bench_http(url: str, examples: list[Example], fallback: EmbeddedNLU,
     }
 
 
+def bench_safety(path: Path, repeat: int) -> dict[str, Any]:
+    """The safety layer (nlu.safeguard): training time on an empty cache, warm load, and the
+    latency of one assessment over the held-out safety set (rambles of 1,200 characters
+    included), plus its recall and false alarms."""
+    examples = read_safety_jsonl(path)
+    files = (safety_training_files(), training_files(ROOT / "nlu"))
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        load_or_train(*files, Path(tmp))
+        cold = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        detector = EmbeddedSafety(load_or_train(*files, Path(tmp)))
+        warm = time.perf_counter() - t0
+    latencies = []
+    for _ in range(repeat):
+        for ex in examples:
+            t0 = time.perf_counter()
+            detector.assess(ex.text)
+            latencies.append(time.perf_counter() - t0)
+    report = evaluate(detector, examples)
+    return {
+        "data": str(path), "load_cold_s": round(cold, 2), "load_warm_s": round(warm, 3),
+        **latency_summary(latencies),
+        "recall": {k: v["recall"] for k, v in report["labels"].items()},
+        "false_alarm_rate": report["hard_negatives"]["false_alarm_rate"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT / "nlu" / "tests" / "heldout.jsonl")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--url", help="also benchmark POST {url}/model/parse")
     parser.add_argument("--timeout", type=float, default=10.0, help="HTTP timeout (s)")
+    parser.add_argument("--safety-data", type=Path,
+                        default=ROOT / "nlu" / "tests" / "safety_heldout.jsonl")
     parser.add_argument("--no-pin", action="store_true", help="do not pin to one CPU core")
     args = parser.parse_args(argv)
 
@@ -131,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     out: dict[str, Any] = {"data": str(args.data), "cpu": cpu,
                            "python": sys.version.split()[0]}
     out["embedded"] = bench_embedded(examples, max(1, args.repeat))
+    out["safety"] = bench_safety(args.safety_data, max(1, args.repeat))
     if args.url:
         fallback = EmbeddedNLU.load()
         out["http"] = asyncio.run(_bench_http(args.url, examples, fallback, args.timeout))
