@@ -51,7 +51,9 @@ async def open_cases(sanad: Sanad) -> None:
     """A normal request first, then a screening with red flags, then an emergency: the
     emergency is the newest but must top the queue."""
     assert "HandoffRequested" in await say(sanad, "nour", "I want to talk to a person")
-    await say(sanad, "nour", "my employer keeps my passport and I cannot leave")
+    # (Words of danger here would now raise this case to urgent: the safety layer reads the
+    # queue too. The scenario wants one case per priority.)
+    await say(sanad, "nour", "I have a question about my work contract abroad")
     await say(sanad, "salma", "مرحبا")
     for button in ("menu:check", "sc:consent:yes", "sc:age:18_24"):
         await say(sanad, "salma", button=button)
