@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.messages import (
     Attributed,
+    ContactResumed,
     DataErased,
     Event,
     HandoffEnded,
@@ -20,6 +21,7 @@ from bot.messages import (
     ModuleOpened,
     ModuleProgressed,
     ModuleRated,
+    QuickExit,
     RelayedToCase,
     ScreeningCompleted,
     Subscribed,
@@ -66,6 +68,7 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> Effects
                     tx.set_age_band(event.age_band)
             case HandoffRequested():
                 await queue.open_or_join(tx, event)
+                await tx.resume_contact()  # asking for a person here is consent to be written to
             case RelayedToCase(text=text):
                 await queue.add_user_message(tx, text)
             case Subscribed(topics=topics, governorate=governorate, age_band=age_band):
@@ -80,6 +83,10 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> Effects
                 await tx.unsubscribe()
             case HandoffEnded():
                 await queue.end_by_user(tx)
+            case QuickExit():
+                tx.pause_contact()
+            case ContactResumed():
+                await tx.resume_contact()
             case DataErased():
                 await queue.forget_user(tx)
                 effects = Effects(erased=True, erased_message_ids=await tx.erase_user())

@@ -227,6 +227,8 @@ class Engine:
             return ctx.start("safety", entry="self_harm", escalate_case=in_relay)
         if self._is_emergency(ctx):
             return self._emergency(ctx, in_relay)
+        if ctx.profile.contact_paused and not self._fresh_button(ctx):
+            return self._paused(ctx, command)
         if ctx.inbound.media is not None and not ctx.button_id:
             return self._continue(ctx, ctx.start("menu", media=ctx.inbound.media.value))
         if ctx.button_id:
@@ -264,6 +266,25 @@ class Engine:
                     text=f"{first.text}\n\n{ctx.t('safety.women')}\n{women}",
                     buttons=first.buttons)
         return step
+
+    @staticmethod
+    def _fresh_button(ctx: TurnContext) -> bool:
+        """A button of the last message we sent. A quick exit or an erasure leaves no buttons
+        behind, so such a button was shown after it: a tap on it is the user acting now."""
+        button = ctx.button_id
+        return button is not None and any(button == shown for shown, _ in ctx.conversation.offered)
+
+    def _paused(self, ctx: TurnContext, command: Command | None) -> Step:
+        """Contact is paused (quick exit, erasure): danger was answered before this; deleting
+        data still works; everything else first gets the neutral "OK to continue here?"."""
+        wants_delete = (command is not None and command.name == "delete") or (
+            ctx.understanding.intent == "delete_my_data"
+            and ctx.understanding.confidence >= IN_RELAY_CONFIDENCE)
+        if wants_delete:
+            return ctx.start("privacy", entry="delete")
+        if command is not None and command.name in ("sos", "help_now"):
+            return ctx.start("emergency")
+        return self.flows.get("contact").handle(ctx)
 
     def _in_relay(self, ctx: TurnContext, intent: str | None) -> Step:
         """Waiting for or talking to a person: words go to the case, except the requests that

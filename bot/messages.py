@@ -195,6 +195,16 @@ class QuickExit(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ContactCheckAsked(Event):
+    """The user wrote after a quick exit or an erasure; asked whether it is OK to continue."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactResumed(Event):
+    """The user said it is OK to continue here: held messages may be delivered again."""
+
+
+@dataclass(frozen=True, slots=True)
 class DataErased(Event):
     pass
 

@@ -21,7 +21,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import orjson
@@ -32,7 +32,7 @@ from bot.messages import Button, Outbound
 from bot.store import direct
 from bot.store.crypto import FieldCipher
 from bot.store.models import OutboxMessage, User
-from bot.store.repository import Store, as_utc, mark_outbox_sent, table_of, utcnow
+from bot.store.repository import PAUSED, Store, as_utc, mark_outbox_sent, table_of, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,15 @@ async def release(store: Store, ids: Sequence[int], *, error: str) -> None:
                 next_attempt_at=utcnow() + timedelta(seconds=5)))
 
 
+def held_for_pause(message: OutboxMessage, paused_at: datetime | None) -> bool:
+    """Whether contact being paused stops this row. Everything is held while the user has
+    not said it is OK to continue here, except the answers to what they wrote after the
+    pause (a turn's own replies): those they are waiting for, on the screen they hold."""
+    if paused_at is None:
+        return False
+    return message.kind != "reply" or as_utc(message.created_at) <= as_utc(paused_at)
+
+
 @dataclass(frozen=True)
 class _Leased:
     id: int
@@ -208,7 +217,7 @@ class OutboxSender:
                 or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
                     and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)),
             )
-            query = (select(OutboxMessage, User.key, User.address_enc)
+            query = (select(OutboxMessage, User.key, User.address_enc, User.contact_paused_at)
                      .join(User, User.id == OutboxMessage.user_id).where(due)
                      .order_by(OutboxMessage.id).limit(self.batch))
             if self.user_key is not None:
@@ -217,7 +226,10 @@ class OutboxSender:
                 query = query.with_for_update(skip_locked=True, of=OutboxMessage)
             rows = (await db.execute(query)).all()
             leased = []
-            for message, key, address_enc in rows:
+            for message, key, address_enc, paused_at in rows:
+                if held_for_pause(message, paused_at):
+                    message.status, message.last_error = PAUSED, "contact paused"
+                    continue
                 message.status, message.lease_until = "sending", now + self.lease
                 message.attempts += 1
                 if address_enc is None:

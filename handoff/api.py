@@ -16,7 +16,7 @@ from handoff import actions, audit, relay
 from handoff.context import context_of
 from handoff.guard import api_route, json_error, json_response
 from handoff.policy import Principal, holds
-from handoff.queue import summarize
+from handoff.queue import contact_paused, summarize
 from handoff.reads import case_for, queue_for, thread_for
 
 CASE = r"/api/cases/{case_id:\d{1,18}}"
@@ -74,8 +74,10 @@ async def list_cases(request: web.Request, principal: Principal) -> web.StreamRe
 async def get_case(request: web.Request, principal: Principal) -> web.StreamResponse:
     async with context_of(request).store.session() as db:
         case = await case_for(db, principal, case_id_of(request), "api.case")
+        paused = await contact_paused(db, case)
     return json_response({
-        **summarize(case).to_dict(), "reason": case.reason, "outcome": case.outcome,
+        **summarize(case, contact_paused=paused).to_dict(), "reason": case.reason,
+        "outcome": case.outcome,
         "escalated": case.escalated_at is not None,
     })
 

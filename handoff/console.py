@@ -17,7 +17,7 @@ from handoff.api import MAX_REPLY_CHARS, case_id_of
 from handoff.context import context_of
 from handoff.guard import console_route, form_fields, json_response
 from handoff.policy import Principal, holds
-from handoff.queue import summarize
+from handoff.queue import contact_paused, summarize
 from handoff.reads import (
     Forbidden,
     case_for,
@@ -95,9 +95,10 @@ async def case_page(request: web.Request, principal: Principal) -> web.StreamRes
         case, thread = await thread_for(db, ctx.cipher, principal, case_id, "case.view")
         notes = await actions.notes(db, ctx.cipher, case_id)
         handlers = await case_handlers(db) if principal.supervises else []
+        paused = await contact_paused(db, case)
     labels = labels_for(request, principal.lang)
-    row = labels.case_row(principal, summarize(case), escalated=case.escalated_at is not None,
-                          now=utcnow())
+    row = labels.case_row(principal, summarize(case, contact_paused=paused),
+                          escalated=case.escalated_at is not None, now=utcnow())
     return render(
         request, "case.html", lang=principal.lang, principal=principal, case=row,
         is_open=case.status != "closed", held=holds(principal, case),

@@ -14,7 +14,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.messages import HandoffRequested
-from bot.store.models import Case, CaseMessage
+from bot.store.models import Case, CaseMessage, User
 from bot.store.repository import TurnTransaction, as_utc, utcnow
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
@@ -36,6 +36,8 @@ class CaseSummary:
     created_at: datetime
     claimed_at: datetime | None
     assignee: str | None
+    contact_paused: bool = False
+    """The person hid the chat (quick exit): replies are held until they come back."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,17 +47,26 @@ class CaseSummary:
             "indicators": list(self.indicators), "language": self.language,
             "channel": self.channel, "created_at": self.created_at.isoformat(),
             "claimed_at": self.claimed_at.isoformat() if self.claimed_at else None,
-            "assignee": self.assignee,
+            "assignee": self.assignee, "contact_paused": self.contact_paused,
         }
 
 
-def summarize(case: Case) -> CaseSummary:
+def summarize(case: Case, *, contact_paused: bool = False) -> CaseSummary:
     return CaseSummary(
         id=case.id, alias=case.alias, status=case.status, priority=case.priority,
         risk_level=case.risk_level, indicators=tuple(case.indicators or ()),
         language=case.language, channel=case.channel, created_at=as_utc(case.created_at),
         claimed_at=as_utc(case.claimed_at) if case.claimed_at else None, assignee=case.assignee,
+        contact_paused=contact_paused,
     )
+
+
+async def contact_paused(db: AsyncSession, case: Case) -> bool:
+    """Whether the case's person paused contact (quick exit) and has not come back yet."""
+    if case.user_id is None:
+        return False
+    paused = await db.scalar(select(User.contact_paused_at).where(User.id == case.user_id))
+    return paused is not None
 
 
 async def open_or_join(tx: TurnTransaction, request: HandoffRequested) -> Case:
@@ -130,7 +141,9 @@ async def forget_user(tx: TurnTransaction) -> None:
 
 async def list_cases(db: AsyncSession, *, include_closed: bool = False) -> list[CaseSummary]:
     """The queue, highest priority first, then oldest first."""
-    query = select(Case).order_by(Case.priority_rank, Case.created_at, Case.id)
+    query = (select(Case, User.contact_paused_at).outerjoin(User, User.id == Case.user_id)
+             .order_by(Case.priority_rank, Case.created_at, Case.id))
     if not include_closed:
         query = query.where(Case.status.in_(OPEN_STATUSES))
-    return [summarize(case) for case in await db.scalars(query)]
+    return [summarize(case, contact_paused=paused is not None)
+            for case, paused in await db.execute(query)]

@@ -41,6 +41,7 @@ class CaseRow:
     mine: bool
     language_label: str
     channel_label: str
+    contact_paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class MessageRow:
     who: str
     text: str
     at: str
+    delivery: str | None = None
+    delivery_label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class Labels:
             assignee=case.assignee, mine=holds(principal, case),
             language_label=self.of("language", case.language),
             channel_label=self.of("channel", case.channel),
+            contact_paused=case.contact_paused,
         )
 
     def queue(self, principal: Principal, cases: Iterable[CaseSummary], escalated: set[int],
@@ -104,7 +108,10 @@ class Labels:
     def messages(self, thread: Sequence[ThreadMessage]) -> list[MessageRow]:
         who = {"user": self.t("case.from_user"), "bot": self.t("case.from_bot")}
         return [MessageRow(sender=m.sender, who=m.author or who.get(m.sender, m.sender),
-                           text=m.text, at=self.clock(m.at)) for m in thread]
+                           text=m.text, at=self.clock(m.at), delivery=m.delivery,
+                           delivery_label=self.t(f"case.delivery_{m.delivery}")
+                           if m.delivery else None)
+                for m in thread]
 
     def notes(self, notes: Sequence[NoteView], content: ContentLibrary) -> list[NoteRow]:
         rows = []

@@ -26,7 +26,7 @@ from handoff.models import CaseNote
 from nlu import EmbeddedNLU
 from tests.conftest import make_settings
 
-PERSONAL_TABLES = (User, Session, Progress, ScreeningResult, Subscription, PlatformMessage,
+PERSONAL_TABLES = (Session, Progress, ScreeningResult, Subscription, PlatformMessage,
                    CaseMessage, CaseNote, OutboxMessage)
 
 
@@ -75,6 +75,11 @@ async def test_delete_my_data_leaves_nothing_that_identifies_the_user(
     for model in PERSONAL_TABLES:
         assert await count(app, model) == 0, f"{model.__tablename__} still has rows"
     async with app.store.session() as db:
+        # Only a do-not-contact mark stays: the pseudonymous key and when contact was paused.
+        mark = (await db.scalars(select(User))).one()
+        assert mark.contact_paused_at is not None and mark.address_enc is None
+        assert (mark.language, mark.age_band, mark.governorate, mark.joined_via) == (
+            None, None, None, None)
         case = (await db.scalars(select(Case))).one()
         assert case.user_id is None and case.status == "closed" and case.indicators == []
         assert await db.scalar(select(func.count()).select_from(EventRecord)

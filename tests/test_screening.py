@@ -179,6 +179,7 @@ async def test_cases_list_json_shows_the_queue_without_personal_data(
     assert len(cases) == 1
     case = cases[0]
     assert set(case) == {"id", "alias", "status", "priority", "risk_level", "indicators",
-                         "language", "channel", "created_at", "claimed_at", "assignee"}
+                         "language", "channel", "created_at", "claimed_at", "assignee",
+                         "contact_paused"}
     assert case["status"] == "waiting" and case["priority"] in {"high", "urgent"}
     assert "201112223344" not in out

@@ -237,7 +237,10 @@ async def test_my_data_shows_the_subscription_and_deletion_removes_it(
     await chat("tap:pv:delete", "tap:pv:delete:yes")
     async with sanad_sqlite.store.session() as db:
         assert await db.scalar(select(func.count()).select_from(Subscription)) == 0
-        assert await db.scalar(select(func.count()).select_from(User)) == 0
+        # only the do-not-contact mark stays, with nothing of what the user told us
+        user = (await db.scalars(select(User))).one()
+        assert user.contact_paused_at is not None and user.joined_via is None
+        assert user.governorate is None and user.address_enc is None
 
 
 # --- attribution -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.flows.awareness import AwarenessFlow
 from bot.flows.base import Flow, FlowRegistry, Step, TurnContext
+from bot.flows.contact import ContactFlow
 from bot.flows.emergency import EmergencyFlow
 from bot.flows.exit import ExitFlow
 from bot.flows.handoff import HandoffFlow
@@ -20,6 +21,7 @@ def default_flows() -> list[Flow]:
     return [
         MenuFlow(), LanguageFlow(), AwarenessFlow(), ScreeningFlow(), EmergencyFlow(),
         ServicesFlow(), PrivacyFlow(), HandoffFlow(), ExitFlow(), SubscribeFlow(), SafetyFlow(),
+        ContactFlow(),
     ]
 
 

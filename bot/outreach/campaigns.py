@@ -179,7 +179,7 @@ async def count_matching(db: AsyncSession, segment: str, now: datetime,
     return int(await db.scalar(
         select(func.count()).select_from(User)
         .join(Subscription, Subscription.user_id == User.id)
-        .where(User.unreachable.is_(False), clause)) or 0)
+        .where(User.unreachable.is_(False), User.contact_paused_at.is_(None), clause)) or 0)
 
 
 def local_time(campaign: Campaign, moment: datetime | None) -> str:

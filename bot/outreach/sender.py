@@ -425,13 +425,13 @@ class CampaignSender:
         reachable = set(await db.scalars(
             select(User.id).join(Subscription, Subscription.user_id == User.id)
             .where(User.id.in_({row.user_id for row in rows}),
-                   User.unreachable.is_(False))))
+                   User.unreachable.is_(False), User.contact_paused_at.is_(None))))
         closed = [r for r in rows if r.campaign_id not in open_ids]
         gone = [r for r in rows if r.campaign_id in open_ids and r.user_id not in reachable]
         allowed = [r for r in rows if r.campaign_id in open_ids and r.user_id in reachable]
         if closed:
             await records.release(db, closed)
-        if gone:  # opted out (or blocked us) since targeting: nobody is messaged unasked
+        if gone:  # opted out, blocked us or hid the chat since targeting: never messaged
             await records.finish(db, [r.outbox_id for r in gone], [r.delivery_id for r in gone],
                                outbox="failed", delivery="skipped", error="opted out")
         if allowed:

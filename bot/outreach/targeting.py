@@ -58,7 +58,8 @@ async def target_batch(store: Store, campaign_id: int, *, batch: int = BATCH,
         rows = [Recipient(*row) for row in (await db.execute(
             select(User.id, User.channel, User.language)
             .join(Subscription, Subscription.user_id == User.id)
-            .where(User.unreachable.is_(False), User.id > campaign.cursor, clause)
+            .where(User.unreachable.is_(False), User.contact_paused_at.is_(None),
+                   User.id > campaign.cursor, clause)
             .order_by(User.id).limit(batch)
         ))]
         queued = await _queue(db, store, campaign, rows, default_language, now)

@@ -57,6 +57,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_active_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    contact_paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """Set by a quick exit or an erasure: nothing is sent to the user (caseworker replies,
+    campaigns, held messages) until they write again and say it is OK to continue here."""
 
 
 class Session(Base):
@@ -168,6 +171,9 @@ class CaseMessage(Base):
     author: Mapped[str | None] = mapped_column(String(64))
     text_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    outbox_key: Mapped[str | None] = mapped_column(String(96))
+    """A caseworker's reply: the idempotency key of its outbox row, so the thread shows
+    whether it was sent, is queued, or is held while contact is paused."""
 
 
 class PlatformMessage(Base):

@@ -80,6 +80,8 @@ class Profile:
     joined_via: str | None = None
     subscription: tuple[str, ...] | None = None
     """The topics of the user's opt-in to tips; None when they are not subscribed."""
+    contact_paused: bool = False
+    """After a quick exit or an erasure: nothing is sent until the user says it is OK."""
 
     @property
     def subscribed(self) -> bool:
@@ -108,6 +110,9 @@ class KeyedLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+PAUSED = "paused"
+"""Outbox status of a message held while the user's contact is paused (quick exit, erasure)."""
+
 _DB_ERRORS = (OperationalError, DBAPIError, OSError, ConnectionError)
 
 
@@ -131,7 +136,7 @@ def dialect_insert(dialect: str, model: Any) -> Any:
 # --- the turn's statements (see bot.store.direct) ----------------------------------------
 _USERS, _SESSIONS = table_of(User), table_of(Session)
 _USER_COLUMNS = ("id", "channel", "address_enc", "language", "language_locked", "age_band",
-                 "governorate", "joined_via")
+                 "governorate", "joined_via", "contact_paused_at")
 _SESSION_COLUMNS = ("user_id", "flow", "state", "data_enc", "offered")
 
 
@@ -282,6 +287,7 @@ class UserRow:
     age_band: str | None = None
     governorate: str | None = None
     joined_via: str | None = None
+    contact_paused_at: datetime | None = None
 
 
 class Store:
@@ -517,6 +523,7 @@ class TurnTransaction:
             resume=unfinished[-1] if unfinished else None,
             governorate=user.governorate, joined_via=user.joined_via,
             subscription=None if topics is None else tuple(str(t) for t in topics),
+            contact_paused=user.contact_paused_at is not None,
         )
         return profile, conversation
 
@@ -546,6 +553,23 @@ class TurnTransaction:
 
     def set_governorate(self, governorate: str) -> None:
         self._set_user(governorate=governorate)
+
+    def pause_contact(self) -> None:
+        """Quick exit: from now on the outbox holds everything for this user (``paused``)."""
+        if self.user.contact_paused_at is None:
+            self._set_user(contact_paused_at=utcnow())
+
+    async def resume_contact(self) -> int:
+        """The user said it is OK to continue here: what was held becomes due. Returns how
+        many messages were released."""
+        if self.user.contact_paused_at is None:
+            return 0
+        self._set_user(contact_paused_at=None)
+        result = await self.db.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.user_id == self.user.id, OutboxMessage.status == PAUSED)
+            .values(status="pending", next_attempt_at=utcnow(), last_error=None))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def set_joined_via(self, code: str) -> None:
         """Campaign attribution: the first code wins and is never overwritten."""
@@ -664,6 +688,13 @@ class TurnTransaction:
                       Session):
             await self.db.execute(delete(model).where(model.user_id == user_id))
         await self.db.execute(delete(User).where(User.id == user_id))
+        # What stays is a do-not-contact mark under the pseudonymous key alone (no address, no
+        # language, no answers): whoever writes from this chat next is first asked whether it
+        # is OK to continue here, as after a quick exit.
+        now = utcnow()
+        self.db.add(User(key=self.ref.key, channel=self.ref.channel, created_at=now,
+                         last_active_at=now, contact_paused_at=now, language_locked=False,
+                         unreachable=False))
         self._user = None
         self._has_session = False
         self._touch_at = None

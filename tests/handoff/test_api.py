@@ -57,7 +57,8 @@ async def test_a_reply_round_trip(console: Console) -> None:
     thread = await (await client.request("GET", f"/api/cases/{case_id}/messages",
                                          headers=auth)).json()
     assert [(m["from"], m["text"]) for m in thread] == [("caseworker", "مرحبا، أنا هنا")]
-    assert set(thread[0]) == {"from", "text", "at"}
+    assert set(thread[0]) == {"from", "text", "at", "status"}
+    assert thread[0]["status"] in ("queued", "sent")
     detail = await (await client.request("GET", f"/api/cases/{case_id}", headers=auth)).json()
     assert detail["status"] == "claimed" and detail["alias"].startswith("S-")
     assert {"priority", "risk_level", "indicators", "language", "channel"} <= set(detail)
@@ -86,7 +87,8 @@ async def test_the_list_matches_the_cli_shape_and_the_role(console: Console) -> 
             "GET", "/api/cases", headers={"Authorization": f"Bearer {console.tokens[name]}"})
         body = await response.json()
         assert all(set(c) == {"id", "alias", "status", "priority", "risk_level", "indicators",
-                              "language", "channel", "created_at", "claimed_at", "assignee"}
+                              "language", "channel", "created_at", "claimed_at", "assignee",
+                              "contact_paused"}
                    for c in body)
         return [c["id"] for c in body]
 

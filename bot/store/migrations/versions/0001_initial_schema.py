@@ -104,6 +104,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_active_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_inbound_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('contact_paused_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('key', name=op.f('uq_users_key'))
     )
@@ -282,6 +283,7 @@ def upgrade() -> None:
     sa.Column('author', sa.String(length=64), nullable=True),
     sa.Column('text_enc', sa.LargeBinary(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('outbox_key', sa.String(length=96), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], name=op.f('fk_case_messages_case_id_cases'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_case_messages'))
     )
