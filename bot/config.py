@@ -6,6 +6,7 @@ obscure stack trace in the middle of a user's conversation.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import secrets
@@ -110,6 +111,9 @@ class Settings:
     delivered again once this has passed (``SANAD_OUTBOX_LEASE_SECONDS``)."""
     event_loop: str = "auto"
     """``auto`` (uvloop where installed), ``uvloop`` or ``asyncio`` (``SANAD_EVENT_LOOP``)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of reverse proxies whose ``X-Forwarded-For`` is believed
+    (``SANAD_TRUSTED_PROXIES``); from anyone else the header is ignored."""
 
     @property
     def campaign_rates(self) -> dict[str, float]:
@@ -183,7 +187,20 @@ class Settings:
             whatsapp_rate=_rate(env, "SANAD_WHATSAPP_RATE", 60.0),
             outbox_lease_seconds=_outbox_lease(env),
             event_loop=_choice(env, "SANAD_EVENT_LOOP", "auto", ("auto", "uvloop", "asyncio")),
+            trusted_proxies=_networks(env, "SANAD_TRUSTED_PROXIES"),
         )
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """A comma-separated list of IP addresses or networks (``10.0.0.0/8``), checked here."""
+    found = tuple(n.strip() for n in (env.get(name) or "").split(",") if n.strip())
+    for network in found:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"{name} must list IP addresses or networks, got {network!r}") \
+                from None
+    return found
 
 
 def _outbox_lease(env: Mapping[str, str]) -> int:

@@ -8,25 +8,36 @@ a locked login is refused before the password is even checked.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from zxcvbn import zxcvbn
 
-from bot.store.repository import as_utc, utcnow
+from bot.store.repository import as_utc, table_of, utcnow
 from handoff.models import ROLES, ApiToken, Caseworker, ConsoleSession, LoginThrottle
 from handoff.policy import Principal
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 1024
+MIN_PASSWORD_STRENGTH = 3
+"""zxcvbn score (0-4): 3 is "safely unguessable" against an online attack, 10^8+ guesses."""
+_RATED_CHARS = 100  # zxcvbn's cost grows with length; the first 100 characters decide
+_SITE_WORDS = ("sanad", "سند", "console", "caseworker")
+T = TypeVar("T")
 
 
 class AccountError(ValueError):
@@ -43,6 +54,8 @@ class AuthPolicy:
     max_name_failures: int = 5
     max_client_failures: int = 20
     lockout: timedelta = timedelta(minutes=15)
+    """The longest lock; a name's lock starts at ``first_lock`` and doubles per failure."""
+    first_lock: timedelta = timedelta(minutes=1)
 
 
 def digest(value: str) -> str:
@@ -54,33 +67,71 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Passwords:
-    """argon2id hashing (argon2-cffi defaults), with a dummy check for unknown names so that
-    response time does not tell which account names exist."""
+class PasswordsBusy(Exception):
+    """Too many password checks are already waiting: the caller answers "try again soon"."""
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+
+class Passwords:
+    """argon2id hashing (argon2-cffi defaults) on a small thread pool of its own.
+
+    A hash costs tens of milliseconds of CPU by design; on the event loop, ten anonymous login
+    attempts would stall every webhook (and so the emergency replies) for seconds. The pool is
+    bounded and so is the queue in front of it: beyond ``max_waiting`` checks a login is refused
+    at once (:class:`PasswordsBusy`) instead of piling up. Unknown names are checked against a
+    dummy hash, so response time does not tell which account names exist.
+    """
+
+    def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 2,
+                 max_waiting: int = 16) -> None:
         self._hasher = hasher or PasswordHasher()
         self._dummy = self._hasher.hash(new_secret())
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._max_waiting = max_waiting
+        self._waiting = 0
 
-    def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        if self._waiting >= self._max_waiting:
+            raise PasswordsBusy
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._pool, work, *args)
+        finally:
+            self._waiting -= 1
 
-    def verify(self, hashed: str | None, password: str) -> bool:
+    async def hash(self, password: str) -> str:
+        return await self._off_loop(self._hasher.hash, password)
+
+    async def verify(self, hashed: str | None, password: str) -> bool:
+        return await self._off_loop(self._verify, hashed, password)
+
+    def _verify(self, hashed: str | None, password: str) -> bool:
         try:
             return self._hasher.verify(hashed or self._dummy, password) and hashed is not None
         except (VerificationError, InvalidHashError):
             return False
+
+    @property
+    def waiting(self) -> int:
+        """Checks queued or running now."""
+        return self._waiting
 
     def needs_rehash(self, hashed: str) -> bool:
         return self._hasher.check_needs_rehash(hashed)
 
 
 # --- accounts ------------------------------------------------------------------------------
-def check_new_password(password: str) -> None:
+def check_new_password(password: str, *, name: str = "") -> None:
+    """At least 12 characters *and* not guessable: zxcvbn's offline dictionaries (common and
+    breached passwords, names, keyboard patterns, repeats, dates) must rate it 3 of 4 or more.
+    "aaaaaaaaaaaa", "Password1234" and "qwertyuiop12" are refused."""
     if len(password) < MIN_PASSWORD_CHARS:
         raise AccountError(f"the password needs at least {MIN_PASSWORD_CHARS} characters")
     if len(password) > MAX_PASSWORD_CHARS:
         raise AccountError("the password is too long")
+    rating = zxcvbn(password[:_RATED_CHARS], user_inputs=[name, *_SITE_WORDS])
+    if rating["score"] < MIN_PASSWORD_STRENGTH:
+        raise AccountError("the password is too easy to guess (a common password, a pattern, "
+                           "or the account name): use a longer phrase of unrelated words")
 
 
 async def create_account(db: AsyncSession, passwords: Passwords, *, name: str, role: str,
@@ -89,10 +140,10 @@ async def create_account(db: AsyncSession, passwords: Passwords, *, name: str, r
         raise AccountError("the name must be 1-64 letters, digits, '.', '_' or '-'")
     if role not in ROLES:
         raise AccountError(f"the role must be one of {', '.join(ROLES)}")
-    check_new_password(password)
+    check_new_password(password, name=name)
     if await db.scalar(select(Caseworker.id).where(Caseworker.name == name)) is not None:
         raise AccountError(f"an account called {name!r} already exists")
-    account = Caseworker(name=name, role=role, password_hash=passwords.hash(password),
+    account = Caseworker(name=name, role=role, password_hash=await passwords.hash(password),
                          active=True, created_at=utcnow())
     db.add(account)
     await db.flush()
@@ -149,50 +200,73 @@ async def _is_locked(db: AsyncSession, key: str, now: datetime) -> bool:
 
 async def _count_failure(db: AsyncSession, key: str, now: datetime, limit: int,
                          policy: AuthPolicy) -> None:
-    row = await db.get(LoginThrottle, key)
-    if row is None:
-        try:
-            async with db.begin_nested():
-                db.add(LoginThrottle(key=key, failures=1, window_start=now))
-        except IntegrityError:  # a concurrent failure created it first
-            return
-        row = await db.get(LoginThrottle, key)
-        if row is None:
-            return
-    elif now - as_utc(row.window_start) > policy.lockout:
-        row.failures, row.window_start, row.locked_until = 1, now, None
-    else:
-        row.failures += 1
-    if row.failures >= limit:
-        row.locked_until = now + policy.lockout
+    """One atomic statement per failure (an upsert that returns the new count), so parallel
+    failures can never be lost to a read-modify-write race; at ``limit`` the key locks, for
+    longer with each further failure (one minute, doubling, up to ``policy.lockout``). The
+    count starts again after ``policy.lockout`` without a failure (``window_start`` holds the
+    time of the last one)."""
+    table = table_of(LoginThrottle)
+    dialect = db.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    fresh = table.c.window_start < now - policy.lockout
+    statement = module.insert(table).values(key=key, failures=1, window_start=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={"failures": case((fresh, 1), else_=table.c.failures + 1),
+              "window_start": now,
+              "locked_until": case((fresh, None), else_=table.c.locked_until)},
+    ).returning(table.c.failures)
+    failures = int((await db.execute(statement)).scalar_one())
+    if failures >= limit:
+        delay = min(policy.lockout, policy.first_lock * 2 ** (failures - limit))
+        await db.execute(update(table).where(table.c.key == key)
+                         .values(locked_until=now + delay))
 
 
 @dataclass(frozen=True)
 class LoginResult:
     account: Caseworker | None
     locked: bool = False
+    busy: bool = False
+    """Too many password checks waiting: refused without counting a failure."""
 
 
-async def login(db: AsyncSession, passwords: Passwords, policy: AuthPolicy, *, name: str,
+Sessions = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+"""Opens a transaction (``Store.session``)."""
+
+
+async def login(sessions: Sessions, passwords: Passwords, policy: AuthPolicy, *, name: str,
                 password: str, client: str, now: datetime | None = None) -> LoginResult:
-    """Check a name and password, counting failures; a locked name or client always fails."""
+    """Check a name and password, counting failures; a locked name or client always fails.
+
+    The password is checked between two short transactions, never inside one: on SQLite the
+    bot's turns share one connection, and a login must not hold it while argon2 works.
+    """
     now = now or utcnow()
     name = name.strip()[:64]
     name_key, client_key = _throttle_keys(name, client)
-    if await _is_locked(db, name_key, now) or await _is_locked(db, client_key, now):
-        return LoginResult(None, locked=True)
-    account = await db.scalar(select(Caseworker).where(Caseworker.name == name,
-                                                       Caseworker.active))
-    ok = passwords.verify(account.password_hash if account else None,
-                          password[:MAX_PASSWORD_CHARS])
-    if not ok or account is None or account.password_hash is None:
-        await _count_failure(db, name_key, now, policy.max_name_failures, policy)
-        await _count_failure(db, client_key, now, policy.max_client_failures, policy)
-        return LoginResult(None)
-    await db.execute(delete(LoginThrottle).where(LoginThrottle.key == name_key))
-    if passwords.needs_rehash(account.password_hash):
-        account.password_hash = passwords.hash(password)
-    account.last_login_at = now
+    async with sessions() as db:
+        if await _is_locked(db, name_key, now) or await _is_locked(db, client_key, now):
+            return LoginResult(None, locked=True)
+        found = (await db.execute(select(Caseworker.id, Caseworker.password_hash).where(
+            Caseworker.name == name, Caseworker.active))).first()
+    account_id, hashed = found if found is not None else (None, None)
+    try:
+        ok = await passwords.verify(hashed, password[:MAX_PASSWORD_CHARS])
+        rehashed = (await passwords.hash(password)
+                    if ok and hashed and passwords.needs_rehash(hashed) else None)
+    except PasswordsBusy:
+        return LoginResult(None, busy=True)
+    async with sessions() as db:
+        account = await db.get(Caseworker, account_id) if ok and account_id else None
+        if account is None or not account.active or account.password_hash != hashed:
+            await _count_failure(db, name_key, now, policy.max_name_failures, policy)
+            await _count_failure(db, client_key, now, policy.max_client_failures, policy)
+            return LoginResult(None)
+        await db.execute(delete(LoginThrottle).where(LoginThrottle.key == name_key))
+        if rehashed:
+            account.password_hash = rehashed
+        account.last_login_at = now
     return LoginResult(account)
 
 

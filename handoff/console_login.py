@@ -60,10 +60,12 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
         return _login_page(request, lang, status=403, error="notice.invalid")
     name = form.get("name", "").strip()[:64]
+    result = await auth.login(ctx.store.session, ctx.passwords, ctx.policy, name=name,
+                              password=form.get("password", ""),
+                              client=ctx.proxies.client_of(request))
+    if result.busy:
+        return _login_page(request, lang, status=503, error="notice.busy")
     async with ctx.store.session() as db:
-        result = await auth.login(db, ctx.passwords, ctx.policy, name=name,
-                                  password=form.get("password", ""),
-                                  client=request.remote or "unknown")
         if result.account is None:
             audit.record(db, name or "-", "login.locked" if result.locked else "login.failed")
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jinja2
 from aiohttp import web
@@ -13,6 +13,7 @@ from bot.i18n import UiCatalog
 from bot.store.crypto import FieldCipher
 from bot.store.repository import Store
 from handoff.auth import AuthPolicy, Passwords
+from handoff.clients import TrustedProxies
 from handoff.texts import CannedReply, ConsoleText
 
 
@@ -24,6 +25,7 @@ class HandoffContext:
     passwords: Passwords
     policy: AuthPolicy
     templates: jinja2.Environment
+    proxies: TrustedProxies = field(default_factory=TrustedProxies)
 
     @property
     def store(self) -> Store:

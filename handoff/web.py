@@ -8,6 +8,7 @@ from aiohttp import web
 from bot.app import Sanad
 from handoff import api, console, console_admin, console_campaigns, console_dashboard, console_login
 from handoff.auth import AuthPolicy, Passwords
+from handoff.clients import TrustedProxies
 from handoff.context import HANDOFF, HandoffContext
 from handoff.guard import security_headers
 from handoff.render import build_templates
@@ -25,6 +26,7 @@ def setup(app: web.Application, sanad: Sanad, *, policy: AuthPolicy | None = Non
         sanad=sanad, texts=texts, canned=load_canned_replies(),
         passwords=passwords or Passwords(), policy=policy or AuthPolicy(),
         templates=build_templates(),
+        proxies=TrustedProxies.parse(sanad.settings.trusted_proxies),
     )
     app.middlewares.append(security_headers)
     for module in (console_login, console, console_admin, console_dashboard, console_campaigns,

@@ -121,8 +121,10 @@ class Console:
     tokens: dict[str, str]
     _sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
-    async def browser(self, login_as: str | None = None) -> Browser:
-        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async def browser(self, login_as: str | None = None,
+                      headers: dict[str, str] | None = None) -> Browser:
+        session = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True),
+                                        headers=headers)
         self._sessions.append(session)
         browser = Browser(self.server, session)
         if login_as:
