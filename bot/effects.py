@@ -30,8 +30,10 @@ from bot.messages import (
 from bot.store.repository import TurnTransaction
 from handoff import queue
 
-# Fields that never go into the analytics events table (free text, answers).
-_PRIVATE_FIELDS = {"answers", "text"}
+# Fields that never go into the analytics events table: free text, screening answers, and
+# what would profile a person (the indicators they said yes to, their age band, where they
+# live). The user's own rows keep what the service needs (sealed screening results, cases).
+_PRIVATE_FIELDS = {"answers", "text", "indicators", "age_band", "governorate"}
 
 
 def _public_data(event: Event) -> dict[str, Any]:

@@ -114,3 +114,21 @@ async def test_retention_purges_old_answers(sanad_sqlite: Sanad) -> None:
         await db.execute(update(ScreeningResult).values(created_at=utcnow() - timedelta(days=91)))
     assert (await app.store.purge_expired(90))["screening_results"] == 1
     assert await count(app, ScreeningResult) == 0
+
+
+async def test_events_never_profile_a_person(sanad_sqlite: Sanad) -> None:
+    """The analytics events keep counts and levels, never the yes-answers, age or place."""
+    app = sanad_sqlite
+    await talk(app, "profiled", "hello", "tap:menu:check", "tap:sc:consent:yes",
+               "tap:sc:age:under_18", *["yes"] * 14)
+    await talk(app, "profiled", "send me tips", "tap:sub:yes", "tap:sub:topic:all",
+               "tap:sub:lang:en", "tap:sub:gov:giza", "tap:sub:age:skip")
+    async with app.store.session() as db:
+        rows = (await db.execute(select(EventRecord.name, EventRecord.data))).all()
+    names = {name for name, _ in rows}
+    assert {"ScreeningCompleted", "Subscribed"} <= names
+    for name, data in rows:
+        assert not {"indicators", "age_band", "governorate", "answers", "text"} & set(data or {}), \
+            name
+    screened = next(data for name, data in rows if name == "ScreeningCompleted")
+    assert screened["risk_level"] in {"low", "medium", "high", "urgent"}, "levels still count"
