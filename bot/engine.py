@@ -147,6 +147,8 @@ class Engine:
                         channel=inbound.user.channel,
                         messages=step.messages, idempotency_key=_reply_key(inbound),
                     ),)
+        if effects.erased:
+            await self.store.after_erasure()
         log.info(
             "turn channel=%s state=%s->%s intent=%s safety=%s events=%s",
             inbound.user.channel, conversation.state, step.state, ctx.understanding.intent,

@@ -71,6 +71,11 @@ async def test_delete_my_data_leaves_nothing_that_identifies_the_user(
     assert not any(isinstance(e, DataErased) for e in events), "asks for confirmation first"
     events = await talk(app, user, "tap:pv:delete:yes")
     assert any(isinstance(e, DataErased) for e in events)
+    # The WAL was checkpointed into the database (where secure_delete zeroes freed pages) and
+    # truncated: no old page of the erased rows lingers in it while the bot keeps running.
+    wal = tmp_path / "erase.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert (db_file.stat().st_mode & 0o777) == 0o600, "the database is readable by its owner only"
 
     for model in PERSONAL_TABLES:
         assert await count(app, model) == 0, f"{model.__tablename__} still has rows"

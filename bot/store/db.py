@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from bot.store import direct
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         from bot.store.sqlite_inline import inline_creator
 
+        _make_private(url)
+
         creator = inline_creator(url, timeout=30)
         if creator is None:
             engine = create_async_engine(url, connect_args={"timeout": 30}, **common)
@@ -78,6 +82,31 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(
         url, pool_size=10, max_overflow=20, pool_pre_ping=False, pool_recycle=1800, **common
     )
+
+
+def _make_private(url: str) -> None:
+    """The database file is readable by its owner only (0600), created so before SQLite opens
+    it; SQLite gives its -wal and -shm files the same permissions."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
+
+
+async def checkpoint(engine: AsyncEngine) -> None:
+    """After an erasure on SQLite: copy the WAL into the database (whose freed pages
+    ``secure_delete`` zeroes) and truncate it, so the erased rows' old pages do not linger in
+    the -wal file. Best effort: a busy checkpoint is retried by the next erasure."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:  # no BEGIN: a checkpoint cannot run in a transaction
+        await conn.run_sync(direct.execute_driver_sql, "PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -99,8 +128,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     def _on_begin(conn: Connection) -> None:
         # On the DBAPI cursor: SQLAlchemy's statement execution would cost more than the
         # BEGIN itself, once per transaction (bot.store.direct).
-        from bot.store import direct
-
         direct.execute_driver_sql(conn, "BEGIN IMMEDIATE")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from bot.messages import UserRef
 from bot.store import direct
 from bot.store.batching import WriteBatch
 from bot.store.crypto import FieldCipher, Pseudonymizer
-from bot.store.db import DatabaseUnavailable, json_dumps
+from bot.store.db import DatabaseUnavailable, checkpoint, json_dumps
 from bot.store.models import (
     Case,
     EventRecord,
@@ -41,6 +42,7 @@ from bot.store.models import (
 from bot.store.transactions import transactions_for
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -349,6 +351,13 @@ class Store:
                 yield db
         except _DB_ERRORS as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    async def after_erasure(self) -> None:
+        """An erasure committed: on SQLite, leave none of the erased rows' pages in the WAL."""
+        try:
+            await checkpoint(self.engine)
+        except _DB_ERRORS as exc:
+            log.warning("store: WAL checkpoint after an erasure failed (%s)", type(exc).__name__)
 
     async def ping(self) -> bool:
         try:
