@@ -111,6 +111,12 @@ class Settings:
     delivered again once this has passed (``SANAD_OUTBOX_LEASE_SECONDS``)."""
     event_loop: str = "auto"
     """``auto`` (uvloop where installed), ``uvloop`` or ``asyncio`` (``SANAD_EVENT_LOOP``)."""
+    metrics_token: str | None = field(default=None, repr=False)
+    """Bearer token for ``/metrics`` (``SANAD_METRICS_TOKEN``); in production without one the
+    route is not served: its counters (quick exits, emergencies) are nobody else's business."""
+    parse_api: bool = True
+    """``POST /model/parse`` (``SANAD_PARSE_API``): on in development, off in production unless
+    enabled; rate-limited per client."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks of reverse proxies whose ``X-Forwarded-For`` is believed
     (``SANAD_TRUSTED_PROXIES``); from anyone else the header is ignored."""
@@ -188,7 +194,16 @@ class Settings:
             outbox_lease_seconds=_outbox_lease(env),
             event_loop=_choice(env, "SANAD_EVENT_LOOP", "auto", ("auto", "uvloop", "asyncio")),
             trusted_proxies=_networks(env, "SANAD_TRUSTED_PROXIES"),
+            metrics_token=_token(env, "SANAD_METRICS_TOKEN"),
+            parse_api=_flag(env, "SANAD_PARSE_API", environment == "development"),
         )
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    value = (env.get(name) or "").strip()
+    if value and len(value) < 16:
+        raise ConfigError(f"{name} must be at least 16 characters long")
+    return value or None
 
 
 def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:

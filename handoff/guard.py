@@ -41,6 +41,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
+HSTS = "max-age=31536000; includeSubDomains"
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PrincipalHandler = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 Rule = Callable[[Principal], bool]
@@ -55,15 +57,18 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     """Strict headers on every console/API response, errors included; never a traceback."""
     if not is_ours(request.path):
         return await handler(request)
+    headers = dict(SECURITY_HEADERS)
+    if is_https(request):  # browsers must never try the console over plain HTTP again
+        headers["Strict-Transport-Security"] = HSTS
     try:
         response = await handler(request)
     except web.HTTPException as exc:
-        exc.headers.update(SECURITY_HEADERS)
+        exc.headers.update(headers)
         raise
     except Exception:
         log.exception("handoff: unhandled error on %s %s", request.method, request.path)
         response = json_error(500, "internal error")
-    response.headers.update(SECURITY_HEADERS)
+    response.headers.update(headers)
     return response
 
 

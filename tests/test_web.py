@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.app import Sanad
-from bot.web.app import create_app
+from bot.config import ConfigError, Settings
+from bot.web.app import PARSE_BURST, create_app
 
 
 async def client_for(sanad: Sanad) -> TestClient:
@@ -60,3 +64,52 @@ async def test_model_parse_is_rasa_compatible(sanad_sqlite: Sanad) -> None:
         assert huge.status == 413
     finally:
         await client.close()
+
+
+def with_settings(sanad: Sanad, **changes: object) -> Sanad:
+    return replace(sanad, settings=replace(sanad.settings, **changes))
+
+
+async def test_production_keeps_metrics_and_the_parse_api_private(sanad_sqlite: Sanad) -> None:
+    """The counters tell how often people quick-exit; the parse API is a free classifier."""
+    client = await client_for(with_settings(sanad_sqlite, environment="production",
+                                            metrics_token=None, parse_api=False))
+    try:
+        assert (await client.get("/metrics")).status == 404
+        assert (await client.post("/model/parse", json={"text": "hello"})).status in (404, 405)
+        assert (await client.get("/healthz")).status == 200
+    finally:
+        await client.close()
+
+
+async def test_a_metrics_token_is_required_when_set(sanad_sqlite: Sanad) -> None:
+    token = "metrics-token-0123456789"
+    client = await client_for(with_settings(sanad_sqlite, environment="production",
+                                            metrics_token=token))
+    try:
+        assert (await client.get("/metrics")).status == 401
+        wrong = {"Authorization": "Bearer metrics-token-wrong-0000"}
+        assert (await client.get("/metrics", headers=wrong)).status == 401
+        ok = await client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status == 200
+    finally:
+        await client.close()
+
+
+async def test_the_parse_api_is_rate_limited_per_client(sanad_sqlite: Sanad) -> None:
+    client = await client_for(sanad_sqlite)
+    try:
+        statuses = [(await client.post("/model/parse", json={"text": "hi"})).status
+                    for _ in range(PARSE_BURST + 5)]
+        assert statuses[:PARSE_BURST] == [200] * PARSE_BURST
+        assert 429 in statuses[PARSE_BURST:]
+    finally:
+        await client.close()
+
+
+def test_metrics_tokens_are_long_enough() -> None:
+    with pytest.raises(ConfigError, match="SANAD_METRICS_TOKEN"):
+        Settings.from_env({"SANAD_METRICS_TOKEN": "short"})
+    assert Settings.from_env({"SANAD_ENV": "production", "SANAD_SECRET_KEY": "x" * 32}
+                             ).parse_api is False
+    assert Settings.from_env({}).parse_api is True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
@@ -9,12 +10,16 @@ import orjson
 from aiohttp import web
 
 from bot.app import Sanad
+from bot.flood import FloodGuard, Verdict
 from bot.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 SANAD = web.AppKey("sanad", Sanad)
 METRICS = web.AppKey("metrics", Metrics)
+PARSE_LIMIT = web.AppKey("parse_limit", FloodGuard)
+PARSE_RATE, PARSE_BURST = 5.0, 20
+"""Parse API requests per second per client address, and the burst allowed."""
 MAX_BODY_BYTES = 256 * 1024
 
 
@@ -32,11 +37,20 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text; with ``SANAD_METRICS_TOKEN`` set, only for ``Bearer <token>``."""
+    token = request.app[SANAD].settings.metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            return json_response({"error": "a metrics token is required"}, 401)
     return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
 
 
 async def model_parse(request: web.Request) -> web.Response:
     """Rasa-compatible ``POST /model/parse``: ``{"text": ...}`` in, a parse result out."""
+    verdict = await request.app[PARSE_LIMIT].admit(request.remote or "unknown")
+    if verdict is not Verdict.PROCESS:
+        return json_response({"error": "too many requests"}, 429)
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
@@ -89,10 +103,14 @@ def create_app(sanad: Sanad, metrics_registry: Metrics | None = None, *,
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware])
     app[SANAD] = sanad
     app[METRICS] = metrics_registry or Metrics()
+    app[PARSE_LIMIT] = FloodGuard(rate=PARSE_RATE, burst=PARSE_BURST, max_wait=0.0)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_post("/model/parse", model_parse)
+    settings = sanad.settings
+    if settings.metrics_token or settings.environment != "production":
+        app.router.add_get("/metrics", metrics)
+    if settings.parse_api:
+        app.router.add_post("/model/parse", model_parse)
     for mount in configured_channels(sanad) if channels is None else channels:
         mount(app)
     if back_office:

@@ -153,6 +153,8 @@ async def test_cookie_flags(console: Console) -> None:
     for flag in ("HttpOnly", "SameSite=Strict", "Secure", "Path=/"):
         assert flag in session_cookie
     assert "Max-Age" not in session_cookie and "expires" not in session_cookie.lower()
+    assert "max-age=31536000" in response.headers["Strict-Transport-Security"]
+    assert "Strict-Transport-Security" not in form.headers, "never over plain http"
 
 
 async def test_language_toggle_is_remembered(console: Console) -> None:
