@@ -1,4 +1,5 @@
-"""What caseworkers do to a case: claim, close, transfer, notes, referrals; and SLA escalation.
+"""What caseworkers do to a case: claim, close, reopen, transfer, notes, referrals, labels; and
+SLA escalation.
 
 Every state change is a single conditional ``UPDATE ... WHERE status IN (...)`` whose row count
 says whether it happened, so two people acting at once can never both win (on SQLite, where
@@ -9,13 +10,16 @@ this module checks the case's state.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.content import ContentLibrary
 from bot.store.crypto import FieldCipher
@@ -27,6 +31,10 @@ from handoff.policy import CASE_ROLES, UNCLAIMED
 OUTCOMES = ("referred", "advice_given", "no_contact", "not_at_risk", "duplicate", "other")
 NOTES_CONTEXT = b"case_notes.text"
 MAX_NOTE_CHARS = 4000
+LABEL_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MAX_LABEL_DIGITS = 4
+"""A label is a code, never a note: too few digits to hold a phone number or an id."""
+MAX_LABELS = 10
 
 
 class CaseError(Exception):
@@ -118,10 +126,46 @@ async def close(db: AsyncSession, case_id: int, caseworker: str, outcome: str,
         Case.status == "claimed", Case.assignee == caseworker)
     now = utcnow()
     if not await _changed(db, update(Case).where(Case.id == case_id, condition)
-                          .values(status="closed", outcome=outcome, closed_at=now)):
+                          .values(status="closed", outcome=outcome, closed_at=now,
+                                  closed_by=caseworker)):
         raise await _explain_failure(db, case_id)
     db.add(CaseNote(case_id=case_id, author=caseworker, kind="close", detail=outcome,
                     created_at=now))
+
+
+async def reopen(db: AsyncSession, case_id: int, by: str, *, any_closer: bool = False) -> str:
+    """Reopen a closed case; returns its new status. It goes back to whoever held it when it
+    was closed (``claimed``), or to the queue (``waiting``) if nobody did. Only ``by`` who
+    closed it may, unless ``any_closer`` (supervisors). Refused when the person erased their
+    data (nobody to talk to) or has opened another case since (one open case per person)."""
+    previous = (await get_case(db, case_id)).outcome
+    other = aliased(Case)
+    other_open = exists().where(other.user_id == Case.user_id, other.status != "closed")
+    condition = and_(Case.id == case_id, Case.status == "closed", Case.user_id.is_not(None),
+                     ~other_open)
+    if not any_closer:
+        condition = and_(condition, Case.closed_by == by)
+    now = utcnow()
+    held = Case.assignee.is_not(None)
+    if not await _changed(db, update(Case).where(condition).values(
+            status=case((held, "claimed"), else_="waiting"),
+            claimed_at=case((held, now), else_=None),
+            outcome=None, closed_at=None, closed_by=None)):
+        raise await _explain_reopen(db, case_id, by, any_closer=any_closer)
+    db.add(CaseNote(case_id=case_id, author=by, kind="reopen", detail=previous, created_at=now))
+    return (await get_case(db, case_id)).status
+
+
+async def _explain_reopen(db: AsyncSession, case_id: int, by: str,
+                          *, any_closer: bool) -> CaseError:
+    case_ = await get_case(db, case_id)  # raises CaseNotFound
+    if case_.status != "closed":
+        return CaseConflict(f"case {case_id} is not closed")
+    if case_.user_id is None:
+        return CaseConflict("the person erased their data")
+    if not any_closer and case_.closed_by != by:
+        return CaseConflict("only whoever closed the case, or a supervisor, may reopen it")
+    return CaseConflict("the person has another open case")
 
 
 async def transfer(db: AsyncSession, case_id: int, by: str, to: str | None = None,
@@ -144,6 +188,36 @@ async def transfer(db: AsyncSession, case_id: int, by: str, to: str | None = Non
         raise await _explain_failure(db, case_id)
     db.add(CaseNote(case_id=case_id, author=by, kind="transfer", detail=to or "queue",
                     created_at=now))
+
+
+def clean_labels(values: Any) -> list[str]:
+    """Label ids from a request (``InvalidInput`` for anything else)."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise InvalidInput("labels must be a list of label ids")
+    for value in values:
+        if not LABEL_RE.fullmatch(value) or sum(c.isdigit() for c in value) > MAX_LABEL_DIGITS:
+            raise InvalidInput(f"{value[:40]!r} is not a label id (a-z, 0-9, _ or -, "
+                               f"at most 32 characters and {MAX_LABEL_DIGITS} digits)")
+    return list(dict.fromkeys(values))
+
+
+async def relabel(db: AsyncSession, case_id: int, add: Sequence[str],
+                  remove: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """Add and remove label ids on a case (open or closed); returns the labels afterwards and
+    which were really added and removed. The row is locked (PostgreSQL; SQLite writes one
+    transaction at a time), so two supervisors labelling at once both count."""
+    found = await db.scalar(select(Case).where(Case.id == case_id)
+                            .with_for_update().execution_options(populate_existing=True))
+    if found is None:
+        raise CaseNotFound(case_id)
+    before = list(found.labels or [])
+    after = [label for label in before if label not in remove]
+    after += [label for label in add if label not in after and label not in remove]
+    if len(after) > MAX_LABELS:
+        raise InvalidInput(f"a case has at most {MAX_LABELS} labels")
+    found.labels = after
+    return (after, [label for label in after if label not in before],
+            [label for label in before if label not in after])
 
 
 def _clean_text(text: str, *, required: bool) -> str:

@@ -12,16 +12,18 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from bot.store.repository import as_utc
 from handoff import actions, audit, relay
 from handoff.context import context_of
 from handoff.guard import api_route, json_error, json_response
 from handoff.policy import Principal, holds
-from handoff.queue import contact_paused, summarize
-from handoff.reads import case_for, queue_for, thread_for
+from handoff.reads import VIEWS, Forbidden, case_for, queue_for, summary_for, thread_for
 
 CASE = r"/api/cases/{case_id:\d{1,18}}"
 MAX_REPLY_CHARS = 3000
 """Leaves room under Telegram's 4096 for the "Caseworker:" prefix in every language."""
+MAX_QUERY_CHARS = 16
+"""``q`` matches aliases (``S-01234``): nothing longer can match."""
 
 
 class BadRequest(Exception):
@@ -63,22 +65,37 @@ def bad_input(handler: Any) -> Any:
     return wrapped
 
 
+def view_of(request: web.Request) -> str | None:
+    view = request.query.get("view") or None
+    if view is not None and view not in VIEWS:
+        raise BadRequest(f"view must be one of {', '.join(VIEWS)}")
+    return view
+
+
+def alias_query_of(request: web.Request) -> str | None:
+    query = request.query.get("q", "").strip()
+    if len(query) > MAX_QUERY_CHARS:
+        raise BadRequest(f"q is longer than {MAX_QUERY_CHARS} characters")
+    return query or None
+
+
 @api_route
+@bad_input
 async def list_cases(request: web.Request, principal: Principal) -> web.StreamResponse:
+    view, alias = view_of(request), alias_query_of(request)
     async with context_of(request).store.session() as db:
-        cases = await queue_for(db, principal, action="api.list")
+        cases = await queue_for(db, principal, action="api.list", view=view, alias=alias)
     return json_response([c.to_dict() for c in cases])
 
 
 @api_route
 async def get_case(request: web.Request, principal: Principal) -> web.StreamResponse:
     async with context_of(request).store.session() as db:
-        case = await case_for(db, principal, case_id_of(request), "api.case")
-        paused = await contact_paused(db, case)
+        case, summary = await summary_for(db, principal, case_id_of(request), "api.case")
     return json_response({
-        **summarize(case, contact_paused=paused).to_dict(), "reason": case.reason,
-        "outcome": case.outcome,
-        "escalated": case.escalated_at is not None,
+        **summary.to_dict(), "reason": case.reason, "outcome": case.outcome,
+        "closed_at": as_utc(case.closed_at).isoformat() if case.closed_at else None,
+        "closed_by": case.closed_by, "escalated": case.escalated_at is not None,
     })
 
 
@@ -137,6 +154,42 @@ async def close(request: web.Request, principal: Principal) -> web.StreamRespons
     return json_response({"id": case_id, "status": "closed", "outcome": outcome})
 
 
+@api_route
+async def reopen(request: web.Request, principal: Principal) -> web.StreamResponse:
+    """Supervisors reopen any closed case; a caseworker the case they closed themselves."""
+    case_id = case_id_of(request)
+    async with context_of(request).store.session() as db:
+        case = await case_for(db, principal, case_id, "case.reopen")
+        if (case.status == "closed" and not principal.supervises
+                and case.closed_by != principal.name):
+            raise Forbidden(case_id)
+        status = await actions.reopen(db, case_id, principal.name,
+                                      any_closer=principal.supervises)
+    return json_response({"id": case_id, "status": status})
+
+
+@api_route
+@bad_input
+async def labels(request: web.Request, principal: Principal) -> web.StreamResponse:
+    """Supervisors add and remove label ids; each change is an audit row of its own."""
+    case_id = case_id_of(request)
+    if not principal.supervises:
+        raise Forbidden(case_id)
+    body = await json_body(request)
+    add = actions.clean_labels(body.get("add", []))
+    remove = actions.clean_labels(body.get("remove", []))
+    if not add and not remove:
+        raise BadRequest('expected {"add": [...], "remove": [...]}')
+    async with context_of(request).store.session() as db:
+        await case_for(db, principal, case_id, "case.labels")
+        now, added, removed = await actions.relabel(db, case_id, add, remove)
+        for label in added:
+            audit.record(db, principal.name, "case.label_add", case_id, detail=label)
+        for label in removed:
+            audit.record(db, principal.name, "case.label_remove", case_id, detail=label)
+    return json_response({"id": case_id, "labels": now})
+
+
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/cases", list_cases)
     router.add_get(CASE, get_case)
@@ -144,3 +197,5 @@ def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get(CASE + "/messages", messages)
     router.add_post(CASE + "/messages", post_message)
     router.add_post(CASE + "/close", close)
+    router.add_post(CASE + "/reopen", reopen)
+    router.add_post(CASE + "/labels", labels)

@@ -6,19 +6,80 @@ open case's priority. Nothing here stores a platform id: cases point at the pseu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Subquery
 
 from bot.messages import HandoffRequested
 from bot.store.models import Case, CaseMessage, User
 from bot.store.repository import TurnTransaction, as_utc, utcnow
+from handoff.policy import UNCLAIMED
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 OPEN_STATUSES = ("waiting", "claimed", "transferred")
+
+TRIGGERS = {
+    "emergency": "emergency",
+    "self_harm": "emergency",
+    "screening": "screening",
+    "user_request": "request",
+    "safety": "request",
+    "minor": "minor",
+    "child_at_risk": "child_at_risk",
+}
+"""The case's ``reason`` (what ``HandoffRequested`` said when the case was opened) -> the
+``trigger`` integrators see. ``self_harm`` is a crisis answered at urgent priority, so it shows
+as an emergency; ``safety`` is the person taking up the safety layer's offer of a person after
+coercion or imminent travel, i.e. their own request. Unknown reasons show as ``request``."""
+DEFAULT_TRIGGER = "request"
+
+REPLY_WINDOWS = {"whatsapp": timedelta(hours=24)}
+"""Channels that only allow free-form replies for a while after the user's last message
+(WhatsApp's customer-service window). Other channels have no window (``window`` is null)."""
+
+
+def trigger_of(reason: str | None) -> str:
+    return TRIGGERS.get(reason or "", DEFAULT_TRIGGER)
+
+
+@dataclass(frozen=True)
+class ReplyWindow:
+    """Whether a caseworker's reply can go out as it is now, or will be held (WhatsApp)."""
+
+    open: bool
+    open_until: datetime | None
+    """When the window closes (None: the user never wrote on this channel, or was erased)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"open": self.open,
+                "open_until": self.open_until.isoformat() if self.open_until else None}
+
+
+def reply_window(channel: str, last_inbound_at: datetime | None,
+                 now: datetime) -> ReplyWindow | None:
+    """The channel's reply window counted from the user's last inbound message, or None."""
+    length = REPLY_WINDOWS.get(channel)
+    if length is None:
+        return None
+    if last_inbound_at is None:
+        return ReplyWindow(open=False, open_until=None)
+    until = as_utc(last_inbound_at) + length
+    return ReplyWindow(open=now < until, open_until=until)
+
+
+@dataclass(frozen=True)
+class ThreadTimes:
+    """When the person last wrote and since when they wait for a person's answer."""
+
+    last_user_message_at: datetime | None = None
+    waiting_since: datetime | None = None
+    """The oldest user message with no caseworker message after it."""
+    unanswered: bool = False
+    """The last message of the thread is the user's."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +99,10 @@ class CaseSummary:
     assignee: str | None
     contact_paused: bool = False
     """The person hid the chat (quick exit): replies are held until they come back."""
+    trigger: str = DEFAULT_TRIGGER
+    labels: tuple[str, ...] = ()
+    times: ThreadTimes = ThreadTimes()
+    window: ReplyWindow | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,18 +111,29 @@ class CaseSummary:
             "priority": self.priority, "risk_level": self.risk_level,
             "indicators": list(self.indicators), "language": self.language,
             "channel": self.channel, "created_at": self.created_at.isoformat(),
-            "claimed_at": self.claimed_at.isoformat() if self.claimed_at else None,
-            "assignee": self.assignee, "contact_paused": self.contact_paused,
+            "claimed_at": _iso(self.claimed_at), "assignee": self.assignee,
+            "contact_paused": self.contact_paused, "trigger": self.trigger,
+            "labels": list(self.labels),
+            "waiting_since": _iso(self.times.waiting_since),
+            "last_user_message_at": _iso(self.times.last_user_message_at),
+            "unanswered": self.times.unanswered,
+            "window": self.window.to_dict() if self.window else None,
         }
 
 
-def summarize(case: Case, *, contact_paused: bool = False) -> CaseSummary:
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def summarize(case: Case, *, contact_paused: bool = False, times: ThreadTimes = ThreadTimes(),
+              window: ReplyWindow | None = None) -> CaseSummary:
     return CaseSummary(
         id=case.id, alias=case.alias, status=case.status, priority=case.priority,
         risk_level=case.risk_level, indicators=tuple(case.indicators or ()),
         language=case.language, channel=case.channel, created_at=as_utc(case.created_at),
         claimed_at=as_utc(case.claimed_at) if case.claimed_at else None, assignee=case.assignee,
-        contact_paused=contact_paused,
+        contact_paused=contact_paused, trigger=trigger_of(case.reason),
+        labels=tuple(case.labels or ()), times=times, window=window,
     )
 
 
@@ -135,15 +211,102 @@ async def forget_user(tx: TurnTransaction) -> None:
         .values(status="closed", outcome="erased_by_user", closed_at=utcnow())
     )
     await tx.db.execute(
-        update(Case).where(Case.user_id == user_id).values(user_id=None, indicators=[])
+        update(Case).where(Case.user_id == user_id)
+        .values(user_id=None, indicators=[], labels=[])
     )
 
 
-async def list_cases(db: AsyncSession, *, include_closed: bool = False) -> list[CaseSummary]:
-    """The queue, highest priority first, then oldest first."""
-    query = (select(Case, User.contact_paused_at).outerjoin(User, User.id == Case.user_id)
-             .order_by(Case.priority_rank, Case.created_at, Case.id))
-    if not include_closed:
-        query = query.where(Case.status.in_(OPEN_STATUSES))
-    return [summarize(case, contact_paused=paused is not None)
-            for case, paused in await db.execute(query)]
+@dataclass(frozen=True)
+class Selection:
+    """Which cases a list shows; every field narrows it (the defaults: every open case)."""
+
+    statuses: tuple[str, ...] | None = OPEN_STATUSES
+    """None: any status."""
+    assignee: str | None = None
+    priority: str | None = None
+    alias_contains: str | None = None
+    """Case-insensitive substring of the alias (``S-01234``)."""
+    visible_to: str | None = None
+    """A caseworker's name: only the unclaimed cases and their own (``policy.can_see``)."""
+    case_id: int | None = None
+    recently_closed_first: bool = False
+
+    def conditions(self) -> list[ColumnElement[bool]]:
+        found: list[ColumnElement[bool]] = []
+        if self.statuses is not None:
+            found.append(Case.status.in_(self.statuses))
+        if self.assignee is not None:
+            found.append(Case.assignee == self.assignee)
+        if self.priority is not None:
+            found.append(Case.priority == self.priority)
+        if self.alias_contains:
+            found.append(func.lower(Case.alias).contains(self.alias_contains.lower(),
+                                                         autoescape=True))
+        if self.visible_to is not None:
+            found.append(or_(Case.status.in_(UNCLAIMED), Case.assignee == self.visible_to))
+        if self.case_id is not None:
+            found.append(Case.id == self.case_id)
+        return found
+
+    def ordering(self) -> tuple[Any, ...]:
+        if self.recently_closed_first:
+            return (Case.closed_at.desc(), Case.id.desc())
+        return (Case.priority_rank, Case.created_at, Case.id)
+
+
+def thread_times(case_ids: Select[Any]) -> Subquery:
+    """Per case of ``case_ids``: the user's last message, the oldest user message after the
+    last caseworker message, and the thread's last message; one grouped pass over those
+    cases' messages (the ``case_id`` index), no text read."""
+    answered = (select(CaseMessage.case_id.label("case_id"),
+                       func.max(CaseMessage.created_at).label("at"))
+                .where(CaseMessage.sender == "caseworker", CaseMessage.case_id.in_(case_ids))
+                .group_by(CaseMessage.case_id).subquery("answered"))
+    from_user = CaseMessage.sender == "user"
+    pending = and_(from_user, or_(answered.c.at.is_(None), CaseMessage.created_at > answered.c.at))
+    return (select(CaseMessage.case_id.label("case_id"),
+                   func.max(case((from_user, CaseMessage.created_at))).label("last_user"),
+                   func.min(case((pending, CaseMessage.created_at))).label("waiting_since"),
+                   func.max(CaseMessage.created_at).label("last_at"))
+            .outerjoin(answered, answered.c.case_id == CaseMessage.case_id)
+            .where(CaseMessage.case_id.in_(case_ids))
+            .group_by(CaseMessage.case_id).subquery("thread"))
+
+
+def _times(last_user: datetime | None, waiting_since: datetime | None,
+           last_at: datetime | None) -> ThreadTimes:
+    return ThreadTimes(
+        last_user_message_at=as_utc(last_user) if last_user else None,
+        waiting_since=as_utc(waiting_since) if waiting_since else None,
+        unanswered=last_user is not None and last_user == last_at,
+    )
+
+
+async def list_cases(db: AsyncSession, selection: Selection = Selection(), *,
+                     include_closed: bool = False,
+                     now: datetime | None = None) -> list[CaseSummary]:
+    """The selected cases (by default the open queue), highest priority first, then oldest
+    first, each with its thread times and reply window: one statement, whatever the count.
+
+    ``include_closed`` (kept for older callers) drops the status filter."""
+    if include_closed:
+        selection = replace(selection, statuses=None)
+    conditions = selection.conditions()
+    times = thread_times(select(Case.id).where(*conditions))
+    query = (select(Case, User.contact_paused_at, User.last_inbound_at, times.c.last_user,
+                    times.c.waiting_since, times.c.last_at)
+             .outerjoin(User, User.id == Case.user_id)
+             .outerjoin(times, times.c.case_id == Case.id)
+             .where(*conditions).order_by(*selection.ordering()))
+    moment = now or utcnow()
+    return [summarize(row.Case, contact_paused=row.contact_paused_at is not None,
+                      times=_times(row.last_user, row.waiting_since, row.last_at),
+                      window=reply_window(row.Case.channel, row.last_inbound_at, moment))
+            for row in await db.execute(query)]
+
+
+async def case_summary(db: AsyncSession, case_id: int, *,
+                       now: datetime | None = None) -> CaseSummary | None:
+    """One case as the list shows it (any status), or None."""
+    found = await list_cases(db, Selection(statuses=None, case_id=case_id), now=now)
+    return found[0] if found else None

@@ -7,16 +7,22 @@ transaction.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.crypto import FieldCipher
 from bot.store.models import Case, CaseMessage
 from handoff import audit, relay
-from handoff.actions import get_case
+from handoff.actions import CaseNotFound, get_case
 from handoff.models import Caseworker
-from handoff.policy import CASE_ROLES, Principal, can_see
-from handoff.queue import OPEN_STATUSES, CaseSummary, list_cases
+from handoff.policy import CASE_ROLES, UNCLAIMED, Principal, can_see
+from handoff.queue import OPEN_STATUSES, CaseSummary, Selection, case_summary, list_cases
+
+VIEWS = ("mine", "unassigned", "urgent", "closed")
+"""``GET /api/cases?view=``: claimed by the caller; waiting for anyone; urgent and open;
+closed (most recently closed first)."""
 
 
 class Forbidden(Exception):
@@ -27,16 +33,45 @@ class Forbidden(Exception):
         self.case_id = case_id
 
 
-async def queue_for(db: AsyncSession, principal: Principal, *,
-                    action: str | None) -> list[CaseSummary]:
-    """Open cases the caller may see, highest priority first; audited as one list read
-    (``action=None`` for a refresh that the caller already saw)."""
+def selection_for(principal: Principal, view: str | None = None,
+                  alias: str | None = None) -> Selection:
+    """The cases of a view, narrowed in SQL to what the caller's role may see (``can_see``
+    still has the last word)."""
+    base = Selection(visible_to=None if principal.supervises else principal.name,
+                     alias_contains=alias or None)
+    if view is None:
+        return base
+    views = {
+        "mine": replace(base, statuses=("claimed",), assignee=principal.name),
+        "unassigned": replace(base, statuses=UNCLAIMED),
+        "urgent": replace(base, priority="urgent"),
+        "closed": replace(base, statuses=("closed",), recently_closed_first=True),
+    }
+    return views[view]
+
+
+async def queue_for(db: AsyncSession, principal: Principal, *, action: str | None,
+                    view: str | None = None, alias: str | None = None) -> list[CaseSummary]:
+    """The cases of ``view`` (default: every open case) the caller may see, highest priority
+    first; audited as one list read, the view as its detail (``action=None`` for a refresh
+    that the caller already saw)."""
     if not principal.handles_cases:
         raise Forbidden()
-    cases = [c for c in await list_cases(db) if can_see(principal, c)]
+    selection = selection_for(principal, view, alias)
+    cases = [c for c in await list_cases(db, selection) if can_see(principal, c)]
     if action:
-        audit.record(db, principal.name, action)
+        audit.record(db, principal.name, action, detail=view)
     return cases
+
+
+async def summary_for(db: AsyncSession, principal: Principal, case_id: int,
+                      action: str) -> tuple[Case, CaseSummary]:
+    """A case and its list item (thread times, window, labels), role-checked and audited."""
+    case = await case_for(db, principal, case_id, action)
+    summary = await case_summary(db, case_id)
+    if summary is None:  # erased between the two reads: nothing to show
+        raise CaseNotFound(case_id)
+    return case, summary
 
 
 async def case_for(db: AsyncSession, principal: Principal, case_id: int, action: str) -> Case:

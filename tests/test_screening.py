@@ -180,6 +180,8 @@ async def test_cases_list_json_shows_the_queue_without_personal_data(
     case = cases[0]
     assert set(case) == {"id", "alias", "status", "priority", "risk_level", "indicators",
                          "language", "channel", "created_at", "claimed_at", "assignee",
-                         "contact_paused"}
+                         "contact_paused", "trigger", "labels", "waiting_since",
+                         "last_user_message_at", "unanswered", "window"}
     assert case["status"] == "waiting" and case["priority"] in {"high", "urgent"}
+    assert case["trigger"] == "screening" and case["window"] is None
     assert "201112223344" not in out

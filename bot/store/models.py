@@ -159,7 +159,12 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    """The caseworker who closed the case (None when the user ended it): they may reopen it."""
     escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    labels: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    """Label ids set by supervisors (``POST /api/cases/{id}/labels``): fixed codes, never
+    text; cleared with the thread when the user erases their data."""
 
 
 class CaseMessage(Base):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -41,7 +42,8 @@ async def add_accounts(sanad: Sanad) -> dict[str, str]:
 
 async def make_case(sanad: Sanad, *, priority: str = "normal", status: str = "waiting",
                     assignee: str | None = None, user: str | None = None,
-                    minutes_ago: int = 0) -> int:
+                    minutes_ago: int = 0, reason: str = "user_request",
+                    channel: str = "terminal", last_inbound_at: datetime | None = None) -> int:
     """A case (and its pseudonymous user) straight in the database, without a conversation."""
     from datetime import timedelta
 
@@ -49,16 +51,17 @@ async def make_case(sanad: Sanad, *, priority: str = "normal", status: str = "wa
 
     async with sanad.store.session() as db:
         now = utcnow()
-        key = sanad.store.pseudonyms.user_key("terminal", user or f"u-{now.timestamp()}")
-        person = User(key=key, channel="terminal", language="ar", language_locked=False,
-                      unreachable=False, created_at=now, last_active_at=now)
+        key = sanad.store.pseudonyms.user_key(channel, user or f"u-{now.timestamp()}")
+        person = User(key=key, channel=channel, language="ar", language_locked=False,
+                      unreachable=False, created_at=now, last_active_at=now,
+                      last_inbound_at=last_inbound_at)
         db.add(person)
         await db.flush()
         case = Case(
             user_id=person.id, alias=sanad.store.pseudonyms.alias(key), status=status,
-            priority=priority, priority_rank=PRIORITY_RANK[priority], reason="user_request",
+            priority=priority, priority_rank=PRIORITY_RANK[priority], reason=reason,
             risk_level="high", indicators=["documents_retained"], language="ar",
-            channel="terminal", assignee=assignee, created_at=now - timedelta(minutes=minutes_ago),
+            channel=channel, assignee=assignee, created_at=now - timedelta(minutes=minutes_ago),
             claimed_at=now if assignee else None,
         )
         db.add(case)

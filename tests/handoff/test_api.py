@@ -88,7 +88,8 @@ async def test_the_list_matches_the_cli_shape_and_the_role(console: Console) -> 
         body = await response.json()
         assert all(set(c) == {"id", "alias", "status", "priority", "risk_level", "indicators",
                               "language", "channel", "created_at", "claimed_at", "assignee",
-                              "contact_paused"}
+                              "contact_paused", "trigger", "labels", "waiting_since",
+                              "last_user_message_at", "unanswered", "window"}
                    for c in body)
         return [c["id"] for c in body]
 
