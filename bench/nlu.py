@@ -3,7 +3,8 @@
   python bench/nlu.py [--data nlu/tests/heldout.jsonl] [--repeat 5] [--url http://127.0.0.1:5005]
 
 In-process (embedded backend, and the safety layer likewise): model load time cold (empty
-cache: trains) and warm (cache hit), parse latency p50/p95/p99 and parses/s on one core,
+cache: trains) and warm (cache hit), parse latency p50/p95/p99 and parses/s on one core, the
+parse time of one 20,000-character message (`long_input_ms`),
 held-out accuracy. With --url: the
 same texts POSTed to {url}/model/parse (a Rasa server, or `sanad serve`): HTTP latency and
 the accuracy of the server's raw answers, plus the accuracy through nlu.RasaNLU (the server
@@ -16,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -81,9 +83,15 @@ def bench_embedded(examples: list[Example], repeat: int) -> dict[str, Any]:
             latencies.append(time.perf_counter() - t0)
     total = time.perf_counter() - t_all
     results = [nlu.parse_sync(t) for t in texts]
+    long_input: list[float] = []
+    for _ in range(5):  # a 20,000-character message (was a wall-clock test, < 500 ms)
+        t0 = time.perf_counter()
+        nlu.parse_sync("help " * 4000)
+        long_input.append(time.perf_counter() - t0)
     return {
         "load_cold_s": round(cold, 3),
         "load_warm_s": round(warm, 4),
+        "long_input_ms": round(1000 * statistics.median(long_input), 2),
         "parses": len(latencies),
         "parses_per_s": round(len(latencies) / total, 1),
         **latency_summary(latencies),

@@ -3,12 +3,14 @@
 A person typing fast is never noticed (a burst of ``burst`` messages, then ``rate`` per second).
 A flood is slowed (short waits) and, past ``max_wait``, dropped with at most one "slow down"
 notice per ``notice_every`` seconds, so one abuser cannot eat the CPU that others need.
+The clock and the sleep are injectable (the real ones by default), so tests can drive time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -28,9 +30,12 @@ class _Bucket:
 
 class FloodGuard:
     def __init__(self, *, rate: float = 1.0, burst: int = 10, max_wait: float = 3.0,
-                 notice_every: float = 30.0, max_users: int = 100_000) -> None:
+                 notice_every: float = 30.0, max_users: int = 100_000,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep) -> None:
         self.rate, self.burst, self.max_wait = rate, burst, max_wait
         self.notice_every, self.max_users = notice_every, max_users
+        self._clock, self._sleep = clock, sleep
         self._buckets: dict[str, _Bucket] = {}
 
     async def admit(self, key: str, *, urgent: bool = False) -> Verdict:
@@ -38,7 +43,7 @@ class FloodGuard:
 
         An ``urgent`` message (the safety layer found danger in it) is processed at once,
         whatever the bucket holds: a cry for help at the end of a burst is never slowed."""
-        now = time.monotonic()
+        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self.max_users:
@@ -54,7 +59,7 @@ class FloodGuard:
             return Verdict.PROCESS
         wait = -bucket.tokens / self.rate
         if wait <= self.max_wait:
-            await asyncio.sleep(wait)
+            await self._sleep(wait)
             return Verdict.PROCESS
         bucket.tokens += 1  # dropped: give the reservation back
         if now - bucket.noticed >= self.notice_every:

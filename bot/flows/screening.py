@@ -2,28 +2,34 @@
 
 The questions, weights, red flags and thresholds are data (``content/screening.yml``); this
 flow asks them one by one, accepts buttons or typed yes/no/skip in any variety, and scores with
-:func:`score` so that the result always says which answers drove it.
+:func:`bot.flows.screening_score.score` so that the result always says which answers drove it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
 from bot.flows.menu import INTENT_ROUTES, route_free_text
+from bot.flows.screening_score import (
+    LEVELS,
+    PRIORITY_FOR_LEVEL,
+    Assessment,
+    age_option_for,
+    offers_person,
+    priority_for,
+    score,
+)
 from bot.flows.services import format_services
 from bot.messages import Button, ScreeningCompleted, ScreeningStarted
 from nlu.ages import age_answer, is_minor_statement
 from nlu.normalize import normalize
 
-if TYPE_CHECKING:
-    from bot.content import ScreeningSpec
+# Scoring lives in bot.flows.screening_score (pure, pinned by its own tests); re-exported here.
+__all__ = ["LEVELS", "PRIORITY_FOR_LEVEL", "Assessment", "ScreeningFlow", "age_option_for",
+           "score"]
 
-LEVELS = ("low", "medium", "high", "urgent")
-PRIORITY_FOR_LEVEL = {"urgent": "urgent", "high": "high", "medium": "normal", "low": "normal"}
-MINOR = "minor"
 MAX_EXPLAINED = 4
 AGE_MISSES = 2
 """Unreadable answers to the age question before moving on as "no_answer" (hint once)."""
@@ -36,38 +42,11 @@ _STAYS = frozenset({"affirm", "deny", "greet", "thanks", "goodbye", "start_scree
                     "unsubscribe", "out_of_scope"})
 """Intents that never take an answer out of screening (an opt-out keeps the user's place)."""
 _NO_RESUME_OFFER = frozenset({"exit", "emergency"})
-_MISREADINGS = (("menu", {}), ("privacy", {"entry": "info"}))
+"""Quick exit must leave no trace and an emergency answer nothing but help."""
+_MISREADINGS: tuple[tuple[str, dict[str, str]], ...] = (
+    ("menu", {}), ("privacy", {"entry": "info"}))
 """The interrupts the classifier reads into short answers ("why do you ask?" is `menu` or
 `privacy_info`): when screening can read the answer itself, it stays."""
-"""Quick exit must leave no trace and an emergency answer nothing but help."""
-
-
-@dataclass(frozen=True)
-class Assessment:
-    level: str
-    score: int
-    indicators: tuple[str, ...]
-    red_flags: tuple[tuple[str, ...], ...]
-
-
-def score(spec: ScreeningSpec, answers: Mapping[str, str], *, minor: bool) -> Assessment:
-    """Sum the weights of "yes" answers, then let red-flag rules raise the level."""
-    weights = {q.id: q.weight for q in spec.questions}
-    present = [q.id for q in spec.questions if answers.get(q.id) == "yes"]
-    if minor:
-        present.append(MINOR)
-    total = sum(weights.get(i, 0) for i in present)
-    level = "low"
-    for name in LEVELS[1:]:
-        if total >= spec.thresholds[name]:
-            level = name
-    fired = []
-    for rule in spec.red_flags:
-        if set(rule.all_of) <= set(present):
-            fired.append(tuple(rule.all_of))
-            if LEVELS.index(rule.min_level) > LEVELS.index(level):
-                level = rule.min_level
-    return Assessment(level, total, tuple(present), tuple(fired))
 
 
 class ScreeningFlow:
@@ -232,7 +211,7 @@ class ScreeningFlow:
             messages.append(ctx.say_text(ctx.t("screening.services") + "\n\n"
                                          + format_services(ctx, services)))
         result_data = {"level": assessment.level, "indicators": list(assessment.indicators)}
-        if assessment.level in {"high", "urgent"} or data.get("minor"):
+        if offers_person(assessment.level, minor=bool(data.get("minor"))):
             messages.append(ctx.say(
                 "screening.offer_human", ctx.button("sc:handoff:yes", "screening.human_yes"),
                 ctx.button("sc:handoff:no", "screening.human_no"),
@@ -258,7 +237,7 @@ class ScreeningFlow:
         level = str(ctx.data.get("level", "low"))
         if answer == "yes":
             return ctx.start(
-                "handoff", reason="screening", priority=PRIORITY_FOR_LEVEL.get(level, "normal"),
+                "handoff", reason="screening", priority=priority_for(level),
                 risk_level=level, indicators=tuple(ctx.data.get("indicators", ())),
             )
         if answer == "no":
@@ -350,10 +329,3 @@ def _word_set(ctx: TurnContext, key: str) -> set[str]:
     texts = [table.get(key, "") for table in ctx.ui.texts.values()]
     return {normalize(w) for text in texts for w in text.split(",") if normalize(w)}
 
-
-def age_option_for(age: int, options: Mapping[str, object]) -> str | None:
-    if not 5 <= age <= 100:
-        return None
-    if age < 18:
-        return "under_18"
-    return "18_24" if age <= 24 else "25_plus"

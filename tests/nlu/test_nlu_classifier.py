@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -169,12 +168,16 @@ def test_cache_hit_does_not_retrain(tmp_path: Path) -> None:
     assert calls == [6, 7]
 
 
-def test_warm_load_is_fast(engine: EmbeddedNLU, nlu_cache_dir: Path) -> None:
-    t0 = time.perf_counter()
-    warm = EmbeddedNLU.load(cache_dir=nlu_cache_dir)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 0.5, elapsed
+def test_warm_load_reads_the_cache_and_never_trains(engine: EmbeddedNLU,
+                                                    nlu_cache_dir: Path) -> None:
+    """A warm start is a cache read, not a training run; its time is measured by
+    bench/nlu.py (``load_warm_s``) and bench/startup.py, not asserted here."""
+    def failing_trainer(texts, labels):  # type: ignore[no-untyped-def]
+        raise AssertionError("trained despite a warm cache")
+
+    warm = EmbeddedNLU.load(cache_dir=nlu_cache_dir, trainer=failing_trainer)
     assert warm.model.classes == engine.model.classes
+    assert warm.parse_sync("hello").intent == engine.parse_sync("hello").intent
 
 
 def test_corrupt_cache_is_retrained(tmp_path: Path) -> None:

