@@ -23,7 +23,7 @@ CASE = r"/api/cases/{case_id:\d{1,18}}"
 MAX_REPLY_CHARS = 3000
 """Leaves room under Telegram's 4096 for the "Caseworker:" prefix in every language."""
 MAX_QUERY_CHARS = 16
-"""``q`` matches aliases (``S-01234``): nothing longer can match."""
+"""``q`` matches aliases (``S-7KQ2MX``): nothing longer can match."""
 
 
 class BadRequest(Exception):

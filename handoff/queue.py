@@ -6,6 +6,7 @@ open case's priority. Nothing here stores a platform id: cases point at the pseu
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -145,6 +146,17 @@ async def contact_paused(db: AsyncSession, case: Case) -> bool:
     return paused is not None
 
 
+ALIAS_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+"""Crockford-like: no 0/O, 1/I/L to misread when a caseworker reads an alias aloud."""
+ALIAS_LENGTH = 6
+
+
+def new_alias() -> str:
+    """A random alias per case (``S-7KQ2MX``, 31^6 ≈ 887 million): nothing derived from the
+    person, so an erased person's next case cannot be linked to the erased one by its alias."""
+    return "S-" + "".join(secrets.choice(ALIAS_ALPHABET) for _ in range(ALIAS_LENGTH))
+
+
 async def open_or_join(tx: TurnTransaction, request: HandoffRequested) -> Case:
     """Open a case for the turn's user, or join (and if needed escalate) their open one."""
     user = tx.user
@@ -155,7 +167,7 @@ async def open_or_join(tx: TurnTransaction, request: HandoffRequested) -> Case:
     rank = PRIORITY_RANK.get(request.priority, PRIORITY_RANK["normal"])
     if case is None:
         case = Case(
-            user_id=user.id, alias=tx.pseudonyms.alias(user.key), status="waiting",
+            user_id=user.id, alias=new_alias(), status="waiting",
             priority=request.priority, priority_rank=rank, reason=request.reason,
             risk_level=request.risk_level, indicators=list(request.indicators),
             language=user.language or "ar", channel=user.channel, created_at=utcnow(),
@@ -225,7 +237,7 @@ class Selection:
     assignee: str | None = None
     priority: str | None = None
     alias_contains: str | None = None
-    """Case-insensitive substring of the alias (``S-01234``)."""
+    """Case-insensitive substring of the alias (``S-7KQ2MX``)."""
     visible_to: str | None = None
     """A caseworker's name: only the unclaimed cases and their own (``policy.can_see``)."""
     case_id: int | None = None

@@ -42,12 +42,6 @@ class Pseudonymizer:
         mac = hmac.new(self._key, f"{channel}:{platform_id}".encode(), hashlib.sha256)
         return mac.hexdigest()[:40]
 
-    def alias(self, user_key: str) -> str:
-        """A short, human-friendly case alias that reveals nothing about the user."""
-        digest = hmac.new(self._key, b"alias:" + user_key.encode(), hashlib.sha256).digest()
-        number = int.from_bytes(digest[:4], "big") % 100_000
-        return f"S-{number:05d}"
-
 
 class FieldCipher:
     """AES-GCM sealing of personal fields with key ids for rotation."""

@@ -21,6 +21,7 @@ from bot.store.repository import utcnow
 from bot.web.app import create_app
 from handoff import auth
 from handoff.auth import AuthPolicy, Passwords
+from handoff.queue import new_alias
 from handoff.web import setup
 
 PASSWORD = "correct horse battery staple"
@@ -58,7 +59,7 @@ async def make_case(sanad: Sanad, *, priority: str = "normal", status: str = "wa
         db.add(person)
         await db.flush()
         case = Case(
-            user_id=person.id, alias=sanad.store.pseudonyms.alias(key), status=status,
+            user_id=person.id, alias=new_alias(), status=status,
             priority=priority, priority_rank=PRIORITY_RANK[priority], reason=reason,
             risk_level="high", indicators=["documents_retained"], language="ar",
             channel=channel, assignee=assignee, created_at=now - timedelta(minutes=minutes_ago),
