@@ -14,6 +14,14 @@ A user's messages are processed one at a time, in payload order (one lock per us
 turn and its sending); different users proceed concurrently. Answers that Meta cannot take right
 now (rate limits, outages) go to the outbox instead of being dropped. Messages outside a turn
 (a caseworker's reply) go through :class:`WhatsAppOutbox`, which respects the 24-hour window.
+Every answer sent here is tracked by its (hashed) ``wamid``, so that a ``failed`` report that
+comes later is acted on (:mod:`bot.channels.whatsapp_status`).
+
+Senders are named by phone number or, for a user with a WhatsApp username, by business-scoped
+user id only (:mod:`bot.channels.whatsapp_identity`); an edited message is a new turn with the
+new words; a deleted one (``revoke``) is acknowledged and nothing is sent. WhatsApp's own
+"stop / resume marketing messages" (the ``user_preferences`` field) opts the user out of
+campaigns, or restores the opt-in that stop removed.
 
 WhatsApp cannot delete messages, so a quick exit sends only the engine's neutral cover line; the
 outbox holds anything else for the user (no notice either) until they write again. Nothing here
@@ -37,31 +45,35 @@ from aiohttp import web
 
 from bot.channels.lifecycle import bind_to_app
 from bot.channels.whatsapp_api import GraphClient, GraphError, SendPolicy
-from bot.channels.whatsapp_errors import Disposition, classify
+from bot.channels.whatsapp_errors import Disposition
+from bot.channels.whatsapp_identity import Identities
 from bot.channels.whatsapp_outbox import WhatsAppOutbox
 from bot.channels.whatsapp_payload import (
+    IdentityChange,
     IncomingMessage,
+    MarketingPreference,
     Notifications,
-    StatusUpdate,
     read_notifications,
 )
 from bot.channels.whatsapp_send import Messenger
+from bot.channels.whatsapp_status import DeliveryReports, EmergencyText, Recording
 from bot.channels.whatsapp_store import (
-    CHANNEL,
-    apply_status,
+    SentMessage,
     message_key,
     queue_replies,
     recipient,
-    redeliver,
     release_held,
+    resume_marketing,
+    stop_marketing,
 )
+from bot.channels.whatsapp_store import answered as record_answers
 from bot.channels.whatsapp_templates import WhatsAppTexts
-from bot.channels.whatsapp_window import WindowedDeliverer
+from bot.channels.whatsapp_window import REFUSED, WindowedDeliverer
 from bot.config import ConfigError
 from bot.content import ContentError
-from bot.messages import Inbound, Outbound, QuickExit, Turn, UserRef
+from bot.messages import EmergencyTriggered, Inbound, Outbound, QuickExit, Turn, UserRef
 from bot.metrics import Metrics
-from bot.outbox import mark_failed, mark_sent
+from bot.outbox import mark_failed
 from bot.outbox import release as release_turn
 from bot.store.db import DatabaseUnavailable
 from bot.store.repository import KeyedLocks
@@ -84,10 +96,12 @@ SEND_BUDGET = 8.0
 
 @dataclass(frozen=True, slots=True)
 class Answered:
-    """How far a turn's answers got: ``sent`` of them, then ``stopped_by`` (or all of them)."""
+    """How far a turn's answers got: ``sent`` of them, then ``stopped_by`` (or all of them);
+    ``messages``: what Meta accepted, to track."""
 
     sent: int
     stopped_by: GraphError | None
+    messages: tuple[SentMessage, ...] = ()
 
 
 class WhatsAppChannel:
@@ -118,8 +132,13 @@ class WhatsAppChannel:
         self.client = GraphClient(settings.whatsapp_api_base_url, self.phone_number_id,
                                   str(settings.whatsapp_token), policy)
         self.messenger = Messenger(self.client, texts)
-        self.deliverer = WindowedDeliverer(sanad.store, self.messenger)
-        self.outbox = WhatsAppOutbox(sanad.store, self.deliverer)
+        self.emergency = EmergencyText(sanad.ui)
+        self.deliverer = WindowedDeliverer(sanad.store, self.messenger, is_urgent=self.emergency)
+        self.recording = Recording()
+        self.outbox = WhatsAppOutbox(sanad.store, self.deliverer, recording=self.recording)
+        self.identities = Identities(sanad.store)
+        self.reports = DeliveryReports(sanad.store, self.identities, wake=self.outbox.wake,
+                                       count=self._count, recording=self.recording)
         self.deliver_outbox = deliver_outbox
         self.outbox_interval = outbox_interval
         self.send_budget = send_budget
@@ -189,19 +208,36 @@ class WhatsAppChannel:
         """Process one payload; the HTTP status to answer (200, or 503 to have it re-sent)."""
         self._count("messages", "ignored", found.ignored)
         self._count("messages", "malformed", found.malformed)
+        self._count("messages", "revoked", found.revoked)
         for code in found.error_codes:
             log.warning("whatsapp: Meta reported error %s in a notification", code)
-        by_user: dict[str, list[IncomingMessage]] = {}
+        changed = await self._identity_changes(found.changes)
+        senders: dict[tuple[str | None, str | None], list[IncomingMessage]] = {}
         for message in found.messages:
-            by_user.setdefault(message.wa_id, []).append(message)
+            senders.setdefault((message.wa_id, message.bsuid), []).append(message)
+        users = await asyncio.gather(*(self._resolve(*sender) for sender in senders))
+        by_user: dict[str, tuple[UserRef, list[IncomingMessage]]] = {}
+        unresolved = False
+        for user, queue in zip(users, senders.values(), strict=True):
+            if user is None:
+                unresolved = True  # the database is down: Meta sends these again
+                continue
+            by_user.setdefault(user.key, (user, []))[1].extend(queue)
         results = await asyncio.gather(
-            *(self._serve_user(wa_id, queue) for wa_id, queue in by_user.items()),
-            self._statuses(found.statuses),
+            *(self._serve_user(user, queue) for user, queue in by_user.values()),
+            self.reports.apply(found.statuses),
+            self._preferences(found.preferences),
         )
-        return 503 if 503 in results else 200
+        return 503 if 503 in results or unresolved or changed == 503 else 200
 
-    async def _serve_user(self, wa_id: str, queue: Sequence[IncomingMessage]) -> int:
-        user = self.sanad.store.user_ref(CHANNEL, wa_id)
+    async def _resolve(self, phone: str | None, bsuid: str | None) -> UserRef | None:
+        try:
+            return await self.identities.resolve(phone, bsuid)
+        except DatabaseUnavailable:
+            self._count("messages", "database_unavailable")
+            return None
+
+    async def _serve_user(self, user: UserRef, queue: Sequence[IncomingMessage]) -> int:
         async with self._users.hold(user.key):
             for message in queue:
                 if await self._turn(user, message) != 200:
@@ -215,48 +251,60 @@ class WhatsAppChannel:
             message_id=f"wa:{message_key(store, message.wamid)}", received_at=message.received_at,
         )
         try:
-            turn = await self.sanad.engine.handle_turn(inbound, address=message.wa_id)
+            turn = await self.sanad.engine.handle_turn(inbound, address=message.address)
         except DatabaseUnavailable:
             self._count("messages", "database_unavailable")
             return 503
         except Exception as exc:  # a bug must not cost the other messages of the payload
             log.error("whatsapp turn failed: %s at %s", type(exc).__name__, _where(exc))
             self._count("messages", "failed")
-            await self._apologise(message.wa_id)
+            await self._apologise(message.address)
             return 200
         if turn.duplicate:
             self._count("messages", "duplicate")
             return 200
+        if message.edited:
+            self._count("messages", "edited")
         await self.messenger.mark_read(message.wamid)
-        answered = await self._answer(message.wa_id, user, turn.outbound)
+        urgent = any(isinstance(e, EmergencyTriggered) for e in turn.events)
+        answered = await self._answer(message.address, user, turn.outbound, urgent=urgent)
         await self._settle(user, message, turn, answered)
         await self._after_turn(user, quick_exit=any(isinstance(e, QuickExit) for e in turn.events))
+        await self._learn(user, message)
         self._count("messages", "processed" if answered.stopped_by is None else "send_failed")
         return 200
 
-    async def _answer(self, wa_id: str, user: UserRef, outbound: Sequence[Outbound]) -> Answered:
+    async def _answer(self, address: str, user: UserRef, outbound: Sequence[Outbound], *,
+                      urgent: bool = False) -> Answered:
         """Send a turn's answers in order, until one cannot go out now. Within a time budget
         and with few retries: Meta waits for our 200, and the outbox sender retries for longer.
         """
         language = await self._language(user)
         current = 0
+        sent: list[SentMessage] = []
         try:
             async with asyncio.timeout(self.send_budget):
                 for current, item in enumerate(outbound):
                     try:
-                        await self.messenger.send(wa_id, item, language, attempts=FAST_ATTEMPTS)
+                        wamids = await self.messenger.send(address, item, language,
+                                                           attempts=FAST_ATTEMPTS)
                     except GraphError as exc:
                         self._count_send_error(exc.disposition)
-                        if exc.disposition is not Disposition.REJECTED:
-                            return Answered(current, exc)
+                        if exc.disposition not in REFUSED:
+                            return Answered(current, exc, tuple(sent))
                         log.warning("whatsapp: an answer was refused (Graph error %s)", exc.code)
+                        continue
+                    keys = [message_key(self.sanad.store, w) for w in wamids if w]
+                    self.recording.sent(keys)
+                    marked = urgent or self.emergency(item)
+                    sent += [SentMessage(k, current, marked) for k in keys]
         except TimeoutError:
             log.warning("whatsapp: Meta too slow for the webhook; answers left to the outbox")
-            return Answered(current, GraphError(None, 0))
+            return Answered(current, GraphError(None, 0), tuple(sent))
         except Exception as exc:  # a bug: the outbox sender tries again, Meta gets its 200
             log.error("whatsapp send failed: %s at %s", type(exc).__name__, _where(exc))
-            return Answered(current, GraphError(None, 0))
-        return Answered(len(outbound), None)
+            return Answered(current, GraphError(None, 0), tuple(sent))
+        return Answered(len(outbound), None, tuple(sent))
 
     async def _settle(self, user: UserRef, message: IncomingMessage, turn: Turn,
                       answered: Answered) -> None:
@@ -267,10 +315,20 @@ class WhatsAppChannel:
         goes to the outbox sender, which retries inside the window. If the database is down
         here, the row's lease runs out and the sender delivers it later.
         """
+        error = answered.stopped_by
+        try:
+            await self._record(user, message, turn, answered)
+        finally:
+            self.recording.recorded(m.key for m in answered.messages)
+        if error is not None and error.disposition is not Disposition.UNREACHABLE:
+            log.warning("whatsapp: answers left to the outbox after Graph error %s", error.code)
+
+    async def _record(self, user: UserRef, message: IncomingMessage, turn: Turn,
+                      answered: Answered) -> None:
         store, ids, error = self.sanad.store, turn.outbox_ids, answered.stopped_by
         try:
             if error is None:
-                await mark_sent(store, ids)
+                await record_answers(store, user.key, ids, answered.messages)
             elif error.disposition is Disposition.UNREACHABLE:
                 await mark_failed(store, ids, error=f"whatsapp:{error.code}")
                 await store.mark_unreachable(user)
@@ -279,11 +337,9 @@ class WhatsAppChannel:
             else:
                 key = f"wa-rest:{message_key(store, message.wamid)}"
                 await queue_replies(store, user.key, turn.outbound[answered.sent:], key)
-                await mark_sent(store, ids)
+                await record_answers(store, user.key, ids, answered.messages)
         except DatabaseUnavailable:
             log.warning("whatsapp: outbox not updated (database unavailable)")
-        if error is not None and error.disposition is not Disposition.UNREACHABLE:
-            log.warning("whatsapp: answers left to the outbox after Graph error %s", error.code)
 
     async def _after_turn(self, user: UserRef, *, quick_exit: bool) -> None:
         """The user wrote, so the window is open: release what was held for it. Not after a
@@ -296,25 +352,37 @@ class WhatsAppChannel:
         except DatabaseUnavailable:
             log.warning("whatsapp: database unavailable after a turn; held messages wait")
 
-    async def _statuses(self, statuses: Sequence[StatusUpdate]) -> int:
+    async def _learn(self, user: UserRef, message: IncomingMessage) -> None:
+        """Remember whose BSUID this is, for when Meta stops sharing the phone number."""
+        try:
+            await self.identities.learn(user, message.bsuid)
+        except DatabaseUnavailable:
+            log.warning("whatsapp: database unavailable; a user's id is learnt next time")
+
+    async def _identity_changes(self, changes: Sequence[IdentityChange]) -> int:
+        """A user's phone number or BSUID changed: carry their conversation over."""
+        try:
+            for change in changes:
+                carried = await self.identities.change(change)
+                self._count("identity_changes", "carried" if carried else "unknown")
+        except DatabaseUnavailable:
+            self._count("identity_changes", "database_unavailable")
+            return 503
+        return 200
+
+    async def _preferences(self, preferences: Sequence[MarketingPreference]) -> int:
+        """WhatsApp's "stop / resume marketing messages": nothing is sent back."""
         store = self.sanad.store
         try:
-            for update in statuses:
-                self._count("statuses", update.status)
-                key = message_key(store, update.wamid)
-                tracked = await apply_status(store, key, update.status, update.error_code)
-                if update.status != "failed":
-                    continue
-                disposition = classify(update.error_code, 400)
-                log.info("whatsapp: a sent message failed (error %s)", update.error_code)
-                if disposition is Disposition.UNREACHABLE and update.recipient:
-                    await store.mark_unreachable(store.user_ref(CHANNEL, update.recipient))
-                elif (disposition is Disposition.OUTSIDE_WINDOW and tracked is not None
-                      and tracked.outbox_id is not None and tracked.kind == "message"):
-                    await redeliver(store, tracked.outbox_id)
-                    self.outbox.wake()
+            for preference in preferences:
+                user = await self.identities.resolve(preference.phone, preference.bsuid)
+                if preference.value == "stop":
+                    changed = await stop_marketing(store, user)
+                else:
+                    changed = await resume_marketing(store, user)
+                self._count("marketing", preference.value if changed else "unchanged")
         except DatabaseUnavailable:
-            self._count("statuses", "database_unavailable")
+            self._count("marketing", "database_unavailable")
             return 503
         return 200
 

@@ -3,6 +3,8 @@
 Meta asks integrators to act on ``error.code`` (never on the message text, which may quote the
 recipient's number). Each code maps to one of a few dispositions; the sender and the outbox act
 on the disposition. Codes: developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes
+(now developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes).
+A code may arrive at once (the send's answer) or later, in a ``failed`` status webhook.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ class Disposition(StrEnum):
     """Our token, account, number or template needs a person: keep the message for later."""
     REJECTED = "rejected"
     """This request is wrong or refused for good: sending it again changes nothing."""
+    MARKETING_LIMITED = "marketing_limited"
+    """Meta chose not to deliver a marketing message (the user's marketing limit): not worth
+    retrying soon; a campaign message waits until the user writes (then it is not marketing)."""
+    MARKETING_STOPPED = "marketing_stopped"
+    """The user stopped marketing messages from us in WhatsApp: an opt-out of campaigns."""
 
 
 RATE_LIMIT_CODES = frozenset({
@@ -41,6 +48,12 @@ RETRY_CODES = frozenset({
 })
 OUTSIDE_WINDOW_CODES = frozenset({131047})
 UNREACHABLE_CODES = frozenset({131026})
+MARKETING_LIMIT_CODES = frozenset({
+    131049,  # "not delivered to maintain healthy ecosystem engagement": per-user marketing limit
+})
+MARKETING_STOPPED_CODES = frozenset({
+    131050,  # "the recipient has chosen to stop receiving marketing messages on WhatsApp"
+})
 OPERATOR_CODES = frozenset({
     0, 3, 10, 190, *range(200, 300),  # authentication and permissions
     368, 131031,  # account restricted or locked
@@ -71,4 +84,6 @@ _TABLE = (
     (OUTSIDE_WINDOW_CODES, Disposition.OUTSIDE_WINDOW),
     (UNREACHABLE_CODES, Disposition.UNREACHABLE),
     (OPERATOR_CODES, Disposition.OPERATOR),
+    (MARKETING_LIMIT_CODES, Disposition.MARKETING_LIMITED),
+    (MARKETING_STOPPED_CODES, Disposition.MARKETING_STOPPED),
 )

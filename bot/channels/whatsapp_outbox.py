@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 
+from bot.channels.whatsapp_status import Recording
 from bot.channels.whatsapp_store import CHANNEL, hold, message_key, record_sent, reject
 from bot.channels.whatsapp_window import Held, Rejected, WindowedDeliverer
 from bot.outbox import OutboxSender, PermanentDeliveryError
@@ -25,9 +26,11 @@ log = logging.getLogger(__name__)
 
 
 class WhatsAppOutbox(OutboxSender):
-    def __init__(self, store: Store, deliverer: WindowedDeliverer, *, batch: int = 20) -> None:
+    def __init__(self, store: Store, deliverer: WindowedDeliverer, *, batch: int = 20,
+                 recording: Recording | None = None) -> None:
         super().__init__(store, CHANNEL, deliverer, batch=batch)
         self.windowed = deliverer
+        self.recording = recording or Recording()
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -66,10 +69,18 @@ class WhatsAppOutbox(OutboxSender):
             except Exception as exc:
                 await self._settle(row, error=type(exc).__name__[:64])
                 continue
-            await self._settle(row)
-            keys = [message_key(self.store, w) for w in delivered_to.wamids if w]
-            if keys:  # so that Meta's delivery reports find their row
-                await record_sent(self.store, delivered_to.user_id, keys, kind="message",
-                                  outbox_id=row.id)
+            sent = [(message_key(self.store, w), p) for w, p in zip(
+                delivered_to.wamids, delivered_to.positions or [0] * len(delivered_to.wamids),
+                strict=True) if w]
+            keys = [k for k, _ in sent]
+            self.recording.sent(keys)  # a report arriving meanwhile waits for the record
+            try:
+                await self._settle(row)
+                if sent:  # so that Meta's delivery reports find their row (and its message)
+                    await record_sent(self.store, delivered_to.user_id, keys, kind="message",
+                                      outbox_id=row.id, positions=[p for _, p in sent],
+                                      urgent=delivered_to.urgent)
+            finally:
+                self.recording.recorded(keys)
             delivered += 1
         return delivered

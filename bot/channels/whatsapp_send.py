@@ -3,6 +3,11 @@
 If Meta refuses an interactive message for a reason the render did not foresee, the same words
 go out again as text with numbered choices: the user gets an answer either way, and the engine
 understands a typed number as the button.
+
+An address is a phone number (sent as ``to``) or a business-scoped user id (sent as
+``recipient``, for users whose number Meta does not share: "Business-scoped user IDs",
+developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/,
+section "Messages"; when both are given Meta uses ``to``, so only one is ever sent).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from typing import Any
 
 from bot.channels.whatsapp_api import GraphClient, GraphError, message_id
 from bot.channels.whatsapp_errors import Disposition
+from bot.channels.whatsapp_payload import is_bsuid
 from bot.channels.whatsapp_render import Body, as_text, render
 from bot.channels.whatsapp_templates import Template, WhatsAppTexts
 from bot.messages import Outbound
@@ -65,5 +71,5 @@ class Messenger:
 
     async def _post(self, to: str, body: Body, attempts: int | None = None) -> str:
         payload: dict[str, Any] = {"messaging_product": "whatsapp", "recipient_type": "individual",
-                                   "to": to, **body}
+                                   ("recipient" if is_bsuid(to) else "to"): to, **body}
         return message_id(await self.client.post(payload, attempts=attempts)) or ""

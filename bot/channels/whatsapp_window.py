@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.channels.whatsapp_api import GraphError
@@ -74,16 +74,26 @@ class Delivered:
 
     user_id: int
     wamids: list[str]
+    positions: list[int] = field(default_factory=list)
+    """``positions[i]``: which of the row's messages ``wamids[i]`` was part of."""
+    urgent: frozenset[int] = frozenset()
+    """Positions of the messages that carried the emergency numbers."""
+
+
+def never_urgent(message: Outbound) -> bool:
+    return False
 
 
 class WindowedDeliverer:
     """The outbox ``Deliverer`` of the WhatsApp channel."""
 
     def __init__(self, store: Store, messenger: Messenger, *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 is_urgent: Callable[[Outbound], bool] = never_urgent) -> None:
         self.store = store
         self.messenger = messenger
         self.clock = clock
+        self.is_urgent = is_urgent
 
     async def deliver(self, address: str, messages: Sequence[Outbound]) -> None:
         await self.deliver_tracked(address, messages)
@@ -105,15 +115,19 @@ class WindowedDeliverer:
             await self.notify(address, who)
             raise Held("window", who)
         sent: list[str] = []
+        positions: list[int] = []
         try:
-            for message in messages:
-                sent += await self.messenger.send(address, message, who.language)
+            for position, message in enumerate(messages):
+                wamids = await self.messenger.send(address, message, who.language)
+                sent += wamids
+                positions += [position] * len(wamids)
         except GraphError as exc:
             if exc.disposition is Disposition.OUTSIDE_WINDOW:
                 await self.notify(address, who)
                 raise Held("window", who) from None
             raise _outcome(exc) from None
-        return Delivered(who.user_id, sent)
+        urgent = frozenset(i for i, message in enumerate(messages) if self.is_urgent(message))
+        return Delivered(who.user_id, sent, positions, urgent)
 
     async def window_open(self, who: Recipient) -> bool:
         last = who.last_inbound_at
@@ -139,11 +153,17 @@ class WindowedDeliverer:
         await record_sent(self.store, who.user_id, [key], kind="notice")
 
 
+REFUSED = frozenset({Disposition.REJECTED, Disposition.MARKETING_LIMITED,
+                     Disposition.MARKETING_STOPPED})
+"""Refused for good for this message, through no fault of the user's reachability (the two
+marketing codes concern marketing templates, which only campaigns send)."""
+
+
 def _outcome(exc: GraphError) -> Exception:
     """The exception the outbox understands for a send that failed after retries."""
     if exc.disposition is Disposition.UNREACHABLE:
         return PermanentDeliveryError()
-    if exc.disposition is Disposition.REJECTED:
+    if exc.disposition in REFUSED:
         log.warning("whatsapp: a queued message was refused (Graph error %s)", exc.code)
         return Rejected(exc.code)
     if exc.disposition is Disposition.OPERATOR:

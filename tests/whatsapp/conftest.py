@@ -60,12 +60,14 @@ class Harness:
         await response.read()
         return response.status
 
-    async def say(self, text: str, wa_id: str | None = None) -> int:
-        return await self.post(self.meta.messages(self.meta.text(text, wa_id)))
+    async def say(self, text: str, wa_id: str | None = None, **sender: Any) -> int:
+        """A text from the user (``bsuid=``, ``bsuid_only=True``: see ``Meta.base``)."""
+        return await self.post(self.meta.messages(self.meta.text(text, wa_id, **sender)))
 
-    async def tap(self, button_id: str, *, row: bool = False, wa_id: str | None = None) -> int:
+    async def tap(self, button_id: str, *, row: bool = False, wa_id: str | None = None,
+                  **sender: Any) -> int:
         reply = self.meta.list_reply if row else self.meta.button_reply
-        return await self.post(self.meta.messages(reply(button_id, wa_id=wa_id)))
+        return await self.post(self.meta.messages(reply(button_id, wa_id=wa_id, **sender)))
 
     def last(self, wa_id: str | None = None) -> dict[str, Any]:
         return self.fake.messages(wa_id or self.meta.wa_id)[-1]
@@ -75,7 +77,23 @@ class Harness:
 
     # --- the back office and the database ---------------------------------------------------
     def user_key(self, wa_id: str | None = None) -> str:
+        """The key of the user whose phone number (or BSUID) this is."""
         return self.sanad.store.user_ref("whatsapp", wa_id or self.meta.wa_id).key
+
+    async def subscribe(self, wa_id: str | None = None, **sender: Any) -> None:
+        """The whole opt-in in the chat: all topics, Arabic, no governorate, no age band."""
+        async def say(text: str) -> None:
+            await self.say(text, wa_id, **sender)
+
+        async def tap(button: str, row: bool = False) -> None:
+            await self.tap(button, row=row, wa_id=wa_id, **sender)
+
+        await say("ابعتلي نصايح")
+        await tap("sub:yes")
+        await tap("sub:topic:all", row=True)
+        await tap("sub:lang:ar")
+        await tap("sub:gov:skip", row=True)
+        await tap("sub:age:skip", row=True)
 
     async def user(self, wa_id: str | None = None) -> User:
         async with self.sanad.store.session() as db:
@@ -91,11 +109,11 @@ class Harness:
         async with self.sanad.store.session() as db:
             return list(await db.scalars(query))
 
-    async def open_case(self, wa_id: str | None = None) -> int:
+    async def open_case(self, wa_id: str | None = None, **sender: Any) -> int:
         """The user asks for a person (menu → talk to someone) and says why."""
-        await self.say("مرحبا", wa_id)
-        await self.tap("menu:human", row=True, wa_id=wa_id)
-        await self.say("محتاج أتكلم مع حد بخصوص عقد الشغل", wa_id)
+        await self.say("مرحبا", wa_id, **sender)
+        await self.tap("menu:human", row=True, wa_id=wa_id, **sender)
+        await self.say("محتاج أتكلم مع حد بخصوص عقد الشغل", wa_id, **sender)
         async with self.sanad.store.session() as db:
             return (await list_cases(db))[-1].id
 
@@ -143,7 +161,9 @@ async def running(sanad: Sanad, fake: FakeGraphAPI, *, deliver_outbox: bool = Fa
                               outbox_interval=0.2, **options)
     app = create_app(sanad, channels=[channel.mount], back_office=False)
     async with TestClient(TestServer(app)) as client:
+        fake.report_to(str(client.make_url(WEBHOOK_PATH)), APP_SECRET)
         yield Harness(client, fake, channel, sanad)
+        await fake.settle()
 
 
 @pytest.fixture

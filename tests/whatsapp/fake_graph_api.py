@@ -8,26 +8,43 @@ number, so tests can prove it never reaches a log). It validates what Meta valid
 about (4096-character texts, 1024-character bodies, 3 buttons of 20, 10 rows of 24, unique ids
 and titles), records every call, and can be told to fail the next N calls with a Graph error
 code (130429, 131047, 131026, ...) or a bare 5xx.
+
+Recipients are a phone number in ``to`` or, for a user known only by a business-scoped user
+id, the BSUID in ``recipient`` (Meta: "Business-scoped user IDs", section "Messages",
+developers.facebook.com/documentation/business-messaging/whatsapp/business-scoped-user-ids/):
+``to`` wins when both are given; the answer's ``contacts[]`` carries ``user_id`` instead of
+``wa_id`` for a BSUID send.
+
+Like Meta, it can accept a message and report its failure later: :meth:`FakeGraphAPI.fail_later`
+queues ``failed`` statuses (with ``errors[]``, as the status webhook carries them) that it POSTs,
+signed with the app secret, to the webhook given to :meth:`FakeGraphAPI.report_to`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import itertools
+import re
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
+import aiohttp
 import orjson
 from aiohttp import web
 
 TOKEN = "EAAG-fake-token"
 PHONE_NUMBER_ID = "109876543210"
+DISPLAY_NUMBER = "15550001234"
+WABA_ID = "102290129340398"
 VERSION = "v21.0"
 _SERVER_CODES = frozenset({1, 2, 131000, 131016, 133004})
+BSUID = re.compile(r"[A-Z]{2}(\.ENT)?\.[A-Za-z0-9]{1,128}")
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,10 @@ class Call:
         messages = self.response.get("messages") or [{}]
         return messages[0].get("id")
 
+    @property
+    def to(self) -> str:
+        return address(self.payload)
+
 
 @dataclass
 class Fault:
@@ -60,6 +81,16 @@ class Fault:
 
     def matches(self, kind: str) -> bool:
         return self.remaining > 0 and (self.kinds is None or kind in self.kinds)
+
+
+@dataclass
+class Report:
+    """A status webhook the fake sent (or will send), and the webhook's HTTP answer."""
+
+    wamid: str
+    code: int
+    body: dict[str, Any]
+    answer: int | None = None
 
 
 class Invalid(Exception):
@@ -78,7 +109,13 @@ class FakeGraphAPI:
     latency: float = 0.0
     on_call: Callable[[Call], None] | None = None
     calls: list[Call] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
     _faults: list[Fault] = field(default_factory=list)
+    _late: list[Fault] = field(default_factory=list)
+    hold_reports: bool = False
+    """Keep status webhooks until :meth:`release_reports` (Meta's "later" made explicit)."""
+    _webhook: tuple[str, str] | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _runner: web.AppRunner | None = None
     base_url: str = ""
@@ -91,10 +128,32 @@ class FakeGraphAPI:
             http_status = 500 if code is None or code in _SERVER_CODES else 400
         self._faults.append(Fault(count, code, http_status, frozenset(kinds) if kinds else None))
 
+    def fail_later(self, count: int = 1, *, code: int = 131000,
+                   kinds: tuple[str, ...] | None = None) -> None:
+        """Accept the next ``count`` messages (of these kinds), then report each ``failed``
+        with ``code`` in a status webhook (see :meth:`report_to`)."""
+        self._late.append(Fault(count, code, 200, frozenset(kinds) if kinds else None))
+
+    def report_to(self, url: str, app_secret: str) -> None:
+        """Where status webhooks go (``X-Hub-Signature-256`` signed with ``app_secret``)."""
+        self._webhook = (url, app_secret)
+
+    async def settle(self) -> None:
+        """Wait until every status webhook was answered."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def release_reports(self) -> None:
+        """Send the held status webhooks now, and wait for their answers."""
+        for report in self.reports:
+            if report.answer is None:
+                self._post_later(report)
+        await self.settle()
+
     def ok(self, kind: str | None = None, to: str | None = None) -> list[Call]:
-        """Successful calls (of one kind, to one number), in order."""
+        """Successful calls (of one kind, to one number or BSUID), in order."""
         return [c for c in self.calls if c.status == 200 and (kind is None or c.kind == kind)
-                and (to is None or c.payload.get("to") == to)]
+                and (to is None or c.to == to)]
 
     def messages(self, to: str | None = None) -> list[dict[str, Any]]:
         """Payloads of the messages that went out (read receipts excluded)."""
@@ -131,6 +190,7 @@ class FakeGraphAPI:
         return self.base_url
 
     async def stop(self) -> None:
+        await self.settle()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -151,14 +211,52 @@ class FakeGraphAPI:
         self.calls.append(call)
         if self.on_call is not None:
             self.on_call(call)
+        if status == 200 and call.wamid:
+            self._maybe_fail_later(call)
         if status >= 500 and not response:
             return web.Response(status=status, text="Service Unavailable")
         return web.Response(body=orjson.dumps(response), status=status,
                             content_type="application/json")
 
+    def _maybe_fail_later(self, call: Call) -> None:
+        late = next((f for f in self._late if f.matches(call.kind)), None)
+        if late is None or late.code is None:
+            return
+        late.remaining -= 1
+        recipient = call.to
+        bsuid = recipient if BSUID.fullmatch(recipient) else None
+        body = notification({
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": DISPLAY_NUMBER,
+                         "phone_number_id": self.phone_number_id},
+            "statuses": [status_report(call.wamid or "", "failed",
+                                       recipient=None if bsuid else recipient,
+                                       recipient_bsuid=bsuid, error_code=late.code)],
+        })
+        report = Report(call.wamid or "", late.code, body)
+        self.reports.append(report)
+        if not self.hold_reports:
+            self._post_later(report)
+
+    def _post_later(self, report: Report) -> None:
+        if self._webhook is not None:
+            task = asyncio.get_running_loop().create_task(self._post_report(report))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _post_report(self, report: Report) -> None:
+        assert self._webhook is not None
+        url, secret = self._webhook
+        raw = orjson.dumps(report.body)
+        signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        async with aiohttp.ClientSession() as session, session.post(url, data=raw, headers={
+                "Content-Type": "application/json", "X-Hub-Signature-256": signature}) as answer:
+            await answer.read()
+            report.answer = answer.status
+
     def _answer(self, request: web.Request, phone_number_id: str,
                 payload: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        to = str(payload.get("to", ""))
+        to = address(payload)
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return 401, _error(190, "Invalid OAuth access token", to)
         if phone_number_id != self.phone_number_id:
@@ -177,9 +275,10 @@ class FakeGraphAPI:
         if kind == "read":
             return 200, {"success": True}
         wamid = fake_wamid(to, next(self._ids))
+        by_phone = bool(payload.get("to"))  # ``to`` wins over ``recipient``
         response: dict[str, Any] = {
             "messaging_product": "whatsapp",
-            "contacts": [{"input": to, "wa_id": to}],
+            "contacts": [{"input": to, "wa_id" if by_phone else "user_id": to}],
             "messages": [{"id": wamid}],
         }
         if kind == "template":
@@ -193,7 +292,11 @@ def validate(payload: dict[str, Any]) -> None:
     if payload.get("status") == "read":
         _expect(_is_text(payload.get("message_id")), 100, "message_id is required")
         return
-    _expect(str(payload.get("to", "")).isdigit(), 100, "to must be a phone number")
+    if "to" in payload:
+        _expect(str(payload["to"]).isdigit(), 100, "to must be a phone number")
+    else:
+        _expect(BSUID.fullmatch(str(payload.get("recipient", ""))) is not None, 100,
+                "recipient must be a business-scoped user id")
     kind = payload.get("type")
     if kind == "text":
         body = (payload.get("text") or {}).get("body")
@@ -264,6 +367,37 @@ def _error(code: int, details: str, to: str) -> dict[str, Any]:
                        "details": f"{details} (recipient {to})"},
         "fbtrace_id": "AbCdEfGhIjKlMnOp",
     }}
+
+
+def address(payload: dict[str, Any]) -> str:
+    """Whom a send is for: ``to`` (a phone number) if given, else ``recipient`` (a BSUID)."""
+    return str(payload.get("to") or payload.get("recipient") or "")
+
+
+def notification(*values: dict[str, Any], field: str = "messages") -> dict[str, Any]:
+    """Meta's webhook envelope: one entry, one change per value."""
+    return {"object": "whatsapp_business_account", "entry": [{
+        "id": WABA_ID, "changes": [{"value": v, "field": field} for v in values]}]}
+
+
+def status_report(wamid: str, status: str, *, recipient: str | None,
+                  recipient_bsuid: str | None = None, error_code: int | None = None
+                  ) -> dict[str, Any]:
+    """One ``statuses[]`` object as the messages webhook carries it: ``conversation`` and
+    ``pricing`` on sent/delivered, ``errors[]`` on failed; ``recipient_user_id`` for a BSUID."""
+    report: dict[str, Any] = {"id": wamid, "status": status,
+                              "timestamp": str(int(time.time()))}
+    if recipient is not None:
+        report["recipient_id"] = recipient
+    if recipient_bsuid is not None:
+        report["recipient_user_id"] = recipient_bsuid
+    if status in {"sent", "delivered"}:
+        report["conversation"] = {"id": "CONVERSATION_ID", "origin": {"type": "service"}}
+        report["pricing"] = {"billable": True, "pricing_model": "PMP", "category": "service"}
+    if error_code is not None:
+        report["errors"] = [{"code": error_code, "title": "Error", "message": "Error",
+                             "error_data": {"details": "details"}}]
+    return report
 
 
 def fake_wamid(to: str, serial: int) -> str:

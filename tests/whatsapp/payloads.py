@@ -4,6 +4,14 @@ Shapes follow Meta's webhook reference: ``object: whatsapp_business_account``, `
 .value`` with ``metadata.phone_number_id``, ``contacts[]`` (profile name, ``wa_id``), ``messages[]``
 (``from``, ``id``, ``timestamp`` as a string, ``type`` and a field named after the type) and
 ``statuses[]`` (``id``, ``status``, ``recipient_id``, ``errors[]`` on failure).
+
+Business-scoped user ids (BSUIDs, "Business-scoped user IDs", developers.facebook.com/
+documentation/business-messaging/whatsapp/business-scoped-user-ids/): ``contacts[].user_id`` and
+``messages[].from_user_id`` beside the phone number, or alone for a user with a username
+(``bsuid_only``); ``recipient_user_id`` on statuses. System messages for a changed number or
+BSUID (webhooks/reference/messages/system/), ``revoke`` and ``edit`` (.../messages/revoke,
+.../messages/edit) and the ``user_preferences`` field (a user stops or resumes marketing
+messages) have builders too.
 """
 
 from __future__ import annotations
@@ -15,12 +23,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.whatsapp.fake_graph_api import PHONE_NUMBER_ID, fake_wamid
+from tests.whatsapp.fake_graph_api import (
+    DISPLAY_NUMBER,
+    PHONE_NUMBER_ID,
+    fake_wamid,
+    notification,
+    status_report,
+)
 
 WA_ID = "201001234567"
 """An Egyptian mobile number in WhatsApp's format (country code, no +)."""
-DISPLAY_NUMBER = "15550001234"
-WABA_ID = "102290129340398"
+BSUID = "EG.13491208655302741918"
+"""A business-scoped user id: country code, a period, digits (Meta's example is ``US.``)."""
 
 Message = dict[str, Any]
 
@@ -38,57 +52,109 @@ class Meta:
     _serial: itertools.count[int] = field(default_factory=lambda: itertools.count(500))
 
     # --- envelopes -------------------------------------------------------------------------
-    def notification(self, *values: dict[str, Any]) -> dict[str, Any]:
+    def notification(self, *values: dict[str, Any], field: str = "messages") -> dict[str, Any]:
         """One entry with one change per value."""
-        return {"object": "whatsapp_business_account", "entry": [{
-            "id": WABA_ID,
-            "changes": [{"value": v, "field": "messages"} for v in values],
-        }]}
+        return notification(*values, field=field)
+
+    def metadata(self, phone_number_id: str | None = None) -> dict[str, str]:
+        return {"display_phone_number": DISPLAY_NUMBER,
+                "phone_number_id": phone_number_id or self.phone_number_id}
 
     def value(self, *messages: Message, wa_id: str | None = None,
               phone_number_id: str | None = None) -> dict[str, Any]:
-        sender = wa_id or (messages[0]["from"] if messages else self.wa_id)
-        return {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": DISPLAY_NUMBER,
-                         "phone_number_id": phone_number_id or self.phone_number_id},
-            "contacts": [{"profile": {"name": "Test User"}, "wa_id": sender}],
-            "messages": list(messages),
-        }
+        first = messages[0] if messages else {}
+        sender = wa_id or first.get("from") or (None if first else self.wa_id)
+        contact: dict[str, Any] = {"profile": {"name": "Test User"}}
+        if sender:
+            contact["wa_id"] = sender
+        if first.get("from_user_id"):
+            contact["user_id"] = first["from_user_id"]
+            contact["profile"]["username"] = "@someone"
+        return {"messaging_product": "whatsapp", "metadata": self.metadata(phone_number_id),
+                "contacts": [contact], "messages": list(messages)}
 
     def messages(self, *messages: Message) -> dict[str, Any]:
         """A notification carrying these messages (grouped per sender, as Meta does)."""
         senders: dict[str, list[Message]] = {}
         for message in messages:
-            senders.setdefault(message["from"], []).append(message)
+            senders.setdefault(message.get("from") or message["from_user_id"], []).append(message)
         return self.notification(*(self.value(*group) for group in senders.values()))
 
     def statuses(self, *statuses: dict[str, Any]) -> dict[str, Any]:
-        return self.notification({
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": DISPLAY_NUMBER,
-                         "phone_number_id": self.phone_number_id},
-            "statuses": list(statuses),
-        })
+        return self.notification({"messaging_product": "whatsapp", "metadata": self.metadata(),
+                                  "statuses": list(statuses)})
+
+    def preference(self, value: str, *, wa_id: str | None = None, bsuid: str | None = None
+                   ) -> dict[str, Any]:
+        """The ``user_preferences`` field: a user stops or resumes marketing messages."""
+        entry: dict[str, Any] = {"detail": f"User requested to {value} marketing messages",
+                                 "category": "marketing_messages", "value": value,
+                                 "timestamp": int(time.time())}
+        contact: dict[str, Any] = {"profile": {"name": "Test User"}}
+        if wa_id or not bsuid:
+            entry["wa_id"] = contact["wa_id"] = wa_id or self.wa_id
+        if bsuid:
+            entry["user_id"] = contact["user_id"] = bsuid
+        return self.notification({"messaging_product": "whatsapp", "metadata": self.metadata(),
+                                  "contacts": [contact], "user_preferences": [entry]},
+                                 field="user_preferences")
 
     # --- messages --------------------------------------------------------------------------
-    def base(self, kind: str, wa_id: str | None = None, **content: Any) -> Message:
+    def base(self, kind: str, wa_id: str | None = None, *, bsuid: str | None = None,
+             bsuid_only: bool = False, **content: Any) -> Message:
+        """A message of ``kind``; ``bsuid`` adds ``from_user_id``, ``bsuid_only`` drops
+        ``from`` (a user with a username whose number Meta does not share)."""
         sender = wa_id or self.wa_id
-        return {"from": sender, "id": fake_wamid(sender, next(self._serial)),
+        message: dict[str, Any] = {} if bsuid_only else {"from": sender}
+        if bsuid or bsuid_only:
+            message["from_user_id"] = bsuid or BSUID
+        return {**message, "id": fake_wamid(sender, next(self._serial)),
                 "timestamp": str(int(time.time())), "type": kind, **content}
 
-    def text(self, body: str, wa_id: str | None = None) -> Message:
-        return self.base("text", wa_id, text={"body": body})
+    def text(self, body: str, wa_id: str | None = None, **sender: Any) -> Message:
+        return self.base("text", wa_id, text={"body": body}, **sender)
 
-    def button_reply(self, button_id: str, title: str = "…", wa_id: str | None = None
-                     ) -> Message:
+    def revoke(self, original: str, wa_id: str | None = None, **sender: Any) -> Message:
+        """The user deleted ``original`` (a wamid)."""
+        return self.base("revoke", wa_id, revoke={"original_message_id": original}, **sender)
+
+    def edit(self, original: str, body: str, wa_id: str | None = None, **sender: Any
+             ) -> Message:
+        """The user edited ``original``: the new content, as a message inside ``edit``."""
+        return self.base("edit", wa_id, edit={
+            "original_message_id": original,
+            "message": {"type": "text", "text": {"body": body}}}, **sender)
+
+    def changed_number(self, new_wa_id: str, *, wa_id: str | None = None,
+                       bsuid: str | None = None, new_bsuid: str | None = None) -> Message:
+        """``system``/``user_changed_number``: old number in ``from``, new one in ``wa_id``
+        (and the new BSUID Meta generates for the new number, if given)."""
+        old = wa_id or self.wa_id
+        system: dict[str, Any] = {"body": f"User Test changed from {old} to {new_wa_id}",
+                                  "wa_id": new_wa_id, "type": "user_changed_number"}
+        if new_bsuid:
+            system["user_id"] = new_bsuid
+        return self.base("system", old, bsuid=bsuid, system=system)
+
+    def changed_user_id(self, old_bsuid: str, new_bsuid: str, *, wa_id: str | None = None
+                        ) -> Message:
+        """``system``/``user_changed_user_id``: only the BSUID changed (no number shared)."""
+        message = self.base("system", wa_id, bsuid=old_bsuid, bsuid_only=wa_id is None, system={
+            "body": f"User Test changed from {old_bsuid} to {new_bsuid}",
+            "user_id": new_bsuid, "type": "user_changed_user_id"})
+        return message
+
+    def button_reply(self, button_id: str, title: str = "…", wa_id: str | None = None,
+                     **sender: Any) -> Message:
         return self.base("interactive", wa_id, context=self._context(), interactive={
-            "type": "button_reply", "button_reply": {"id": button_id, "title": title}})
+            "type": "button_reply", "button_reply": {"id": button_id, "title": title}},
+            **sender)
 
-    def list_reply(self, row_id: str, title: str = "…", wa_id: str | None = None) -> Message:
+    def list_reply(self, row_id: str, title: str = "…", wa_id: str | None = None,
+                   **sender: Any) -> Message:
         return self.base("interactive", wa_id, context=self._context(), interactive={
             "type": "list_reply",
-            "list_reply": {"id": row_id, "title": title, "description": ""}})
+            "list_reply": {"id": row_id, "title": title, "description": ""}}, **sender)
 
     def template_button(self, payload: str | None, text: str = "Read",
                         wa_id: str | None = None) -> Message:
@@ -99,8 +165,8 @@ class Meta:
 
     def media(self, kind: str, wa_id: str | None = None, **extra: Any) -> Message:
         """image, audio (``voice=True`` for a voice note), video, document, sticker."""
-        content = {"mime_type": _MIME.get(kind, "application/octet-stream"),
-                   "sha256": "c2hhMjU2", "id": "1234567890", **extra}
+        content: Any = {"mime_type": _MIME.get(kind, "application/octet-stream"),
+                        "sha256": "c2hhMjU2", "id": "1234567890", **extra}
         return self.base(kind, wa_id, **{kind: content})
 
     def location(self, wa_id: str | None = None) -> Message:
@@ -123,20 +189,10 @@ class Meta:
 
     # --- statuses --------------------------------------------------------------------------
     def status(self, wamid: str, status: str, *, recipient: str | None = None,
-               error_code: int | None = None) -> dict[str, Any]:
-        report: dict[str, Any] = {
-            "id": wamid, "status": status, "timestamp": str(int(time.time())),
-            "recipient_id": recipient or self.wa_id,
-        }
-        if status in {"sent", "delivered"}:
-            report["conversation"] = {"id": "CONVERSATION_ID", "origin": {"type": "service"}}
-            report["pricing"] = {"billable": True, "pricing_model": "PMP",
-                                 "category": "service"}
-        if error_code is not None:
-            report["errors"] = [{"code": error_code, "title": "Error",
-                                 "message": "Error",
-                                 "error_data": {"details": "details"}}]
-        return report
+               error_code: int | None = None, bsuid: str | None = None) -> dict[str, Any]:
+        return status_report(wamid, status, recipient=None if bsuid and not recipient
+                             else recipient or self.wa_id, recipient_bsuid=bsuid,
+                             error_code=error_code)
 
     def _context(self) -> dict[str, str]:
         return {"from": DISPLAY_NUMBER, "id": fake_wamid(DISPLAY_NUMBER, next(self._serial))}

@@ -153,7 +153,10 @@ async def test_the_whole_journey_over_whatsapp(wa: Harness) -> None:
     assert await wa.deliver_outbox() == 0
     assert len(wa.fake.messages(WA_ID)) == before + 1
     [_, held] = await wa.outbox()
-    assert (held.status, held.last_error) == ("held", "held:exit")
-    await wa.say("مرحبا")  # … until the user writes again
+    assert (held.status, held.last_error) == ("paused", "contact paused")
+    await wa.say("مرحبا")  # … until the user writes again and says it is OK to go on here
+    check = wa.last()
+    assert visible_text(check) == wa.ui("ar", "contact.check")
+    await wa.tap(button_ids(check)[0])
     assert await wa.deliver_outbox() == 1
     assert "رديت عليك" in visible_text(wa.last())

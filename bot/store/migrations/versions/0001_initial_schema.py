@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 18:50:30.481414
+Create Date: 2026-12-07 15:28:59.479977
 """
 from __future__ import annotations
 
@@ -255,6 +255,23 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_subscriptions_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_subscriptions'))
     )
+    op.create_table('whatsapp_identities',
+    sa.Column('key', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_whatsapp_identities_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('key', name=op.f('pk_whatsapp_identities'))
+    )
+    with op.batch_alter_table('whatsapp_identities', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_whatsapp_identities_user_id'), ['user_id'], unique=False)
+
+    op.create_table('whatsapp_marketing_stops',
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('topics', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_whatsapp_marketing_stops_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_whatsapp_marketing_stops'))
+    )
     op.create_table('campaign_deliveries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -314,6 +331,8 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=8), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('error_code', sa.Integer(), nullable=True),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('urgent', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['outbox_id'], ['outbox.id'], name=op.f('fk_whatsapp_messages_outbox_id_outbox'), ondelete='CASCADE'),
@@ -348,6 +367,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_campaign_deliveries_outbox_id'))
 
     op.drop_table('campaign_deliveries')
+    op.drop_table('whatsapp_marketing_stops')
+    with op.batch_alter_table('whatsapp_identities', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_whatsapp_identities_user_id'))
+
+    op.drop_table('whatsapp_identities')
     op.drop_table('subscriptions')
     op.drop_table('sessions')
     with op.batch_alter_table('screening_results', schema=None) as batch_op:
