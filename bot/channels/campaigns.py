@@ -41,6 +41,7 @@ from bot.channels.whatsapp_store import (
     notified_since,
     recipient,
     record_sent,
+    stop_marketing,
 )
 from bot.channels.whatsapp_templates import WhatsAppTexts
 from bot.channels.whatsapp_window import Delivered, WindowedDeliverer
@@ -158,6 +159,8 @@ class WhatsAppCampaignDeliverer:
                 log.warning("whatsapp campaign: a message went out in part (Graph error %s)",
                             exc.code)
                 return Delivered(who.user_id, sent)
+            if exc.disposition is Disposition.MARKETING_STOPPED:  # 131050: they said so in-app
+                await stop_marketing(self.store, self.store.user_ref(WHATSAPP, address))
             raise _campaign_error(exc) from None
         return Delivered(who.user_id, sent)
 
@@ -183,6 +186,10 @@ def _campaign_error(exc: GraphError) -> Exception:
         return RateLimited(WHATSAPP_RATE_PAUSE, f"whatsapp rate limit {exc.code}")
     if disposition is Disposition.OUTSIDE_WINDOW:
         return Held("window")
+    if disposition is Disposition.MARKETING_LIMITED:  # 131049: goes when the user writes
+        return Held("marketing_limit")
+    if disposition is Disposition.MARKETING_STOPPED:
+        return Refused(f"whatsapp:{exc.code}")
     if disposition is Disposition.UNREACHABLE:
         return PermanentDeliveryError()
     if disposition is Disposition.REJECTED:

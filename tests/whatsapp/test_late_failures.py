@@ -154,3 +154,30 @@ async def test_stopped_marketing_is_an_opt_out(wa: Harness) -> None:
         assert await db.scalar(select(Subscription.topics)) is None
         names = list(await db.scalars(select(EventRecord.name)))
     assert names[-1] == "Unsubscribed"
+
+
+async def sync_campaign(h: Harness, code: int) -> Any:
+    """As :func:`campaign`, but Meta refuses the send at once with ``code``."""
+    await h.subscribe()
+    store = h.sanad.store
+    campaign_id = await new_campaign(store, "wa")
+    h.fake.fail_next(1, code=code)
+    async with campaign_channels(h.sanad.settings, store) as channels:
+        assert await cli.send(store, "wa", channels.deliverers, rate=200,
+                              on_sent=channels.on_sent, options={"idle": 0.05}) == 0
+    return await delivery_statuses(store, campaign_id)
+
+
+async def test_a_refused_send_over_the_marketing_limit_waits(wa: Harness) -> None:
+    assert await sync_campaign(wa, 131049) == {"held": 1}
+    async with wa.sanad.store.session() as db:
+        assert await db.scalar(select(Subscription.topics))  # still opted in
+
+
+async def test_a_refused_send_to_someone_who_stopped_marketing_opts_them_out(
+    wa: Harness,
+) -> None:
+    statuses = await sync_campaign(wa, 131050)
+    assert "sent" not in statuses and "held" not in statuses
+    async with wa.sanad.store.session() as db:
+        assert await db.scalar(select(Subscription.topics)) is None
