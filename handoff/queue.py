@@ -184,6 +184,27 @@ async def open_or_join(tx: TurnTransaction, request: HandoffRequested) -> Case:
     return case
 
 
+async def raise_to_urgent(db: AsyncSession, *, user_id: int,
+                          reason: str = "emergency") -> Case | None:
+    """Outside a turn (a platform reported that the emergency numbers never arrived): raise
+    the person's open case to urgent, or open an urgent one, so a human follows up."""
+    user = await db.get(User, user_id)
+    if user is None:
+        return None
+    case = await db.scalar(select(Case).where(Case.user_id == user_id,
+                                              Case.status.in_(OPEN_STATUSES))
+                           .order_by(Case.id.desc()).limit(1))
+    rank = PRIORITY_RANK["urgent"]
+    if case is None:
+        case = Case(user_id=user_id, alias=new_alias(), status="waiting", priority="urgent",
+                    priority_rank=rank, reason=reason, indicators=[],
+                    language=user.language or "ar", channel=user.channel, created_at=utcnow())
+        db.add(case)
+    elif rank < case.priority_rank:
+        case.priority, case.priority_rank = "urgent", rank
+    return case
+
+
 async def add_user_message(tx: TurnTransaction, text: str) -> None:
     case = await tx.db.scalar(
         select(Case).where(Case.user_id == tx.user.id, Case.status.in_(OPEN_STATUSES))

@@ -43,6 +43,7 @@ from bot.i18n import UiCatalog
 from bot.messages import Outbound, UserRef
 from bot.store.db import DatabaseUnavailable
 from bot.store.repository import Store
+from handoff.queue import raise_to_urgent
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +136,11 @@ class DeliveryReports:
             self.count("statuses", "failed_untracked")
         if tracked is not None and tracked.urgent:
             log.warning("whatsapp: a message with the emergency numbers was not delivered "
-                        "(Graph error %s; %s)", update.error_code,
+                        "(Graph error %s; %s); raising an urgent case", update.error_code,
                         "sent again" if tracked.retried else "not sent again")
             self.count("emergency", "undelivered")
+            async with self.store.session() as db:  # a person must follow up
+                await raise_to_urgent(db, user_id=tracked.user_id)
         if tracked is not None and tracked.retried:
             self.count("statuses", "retried")
             self.wake()

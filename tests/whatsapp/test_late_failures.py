@@ -19,7 +19,7 @@ from bot.engine import apology
 from bot.messages import Outbound
 from bot.outbox import MAX_ATTEMPTS
 from bot.outreach import cli
-from bot.store.models import EventRecord, Subscription
+from bot.store.models import Case, EventRecord, Subscription
 from tests.outreach.conftest import new_campaign
 from tests.outreach.helpers import delivery_statuses
 from tests.whatsapp.conftest import Harness
@@ -109,6 +109,9 @@ async def test_an_undelivered_emergency_answer_is_raised(
     assert WA_ID not in caplog.text and words not in caplog.text
     assert await wa.deliver_outbox() == 1  # and it goes out again
     assert sum(wa.ui("ar", "emergency.intro") in t for t in wa.fake.texts(WA_ID)) == 2
+    async with wa.sanad.store.session() as db:  # and a person is asked to follow up
+        cases = (await db.scalars(select(Case))).all()
+    assert [(c.priority, c.status) for c in cases] == [("urgent", "waiting")]
 
 
 async def test_the_emergency_text_and_the_apology_are_recognised(wa: Harness) -> None:
