@@ -235,8 +235,13 @@ class Engine:
             return self._continue(ctx, ctx.start("menu", media=ctx.inbound.media.value))
         if ctx.button_id:
             owner = self.flows.owner_of(ctx.button_id)
-            if owner is not None:
-                return owner.handle(ctx)
+            step = owner.handle(ctx) if owner is not None else None
+            if ctx.inbound.button_id is not None and (step is None or not step.understood):
+                # A tap on a button no flow takes any more (an old message, a removed
+                # module, an earlier release): say so, with the menu.
+                return ctx.start("menu", intro="menu.stale_button")
+            if step is not None:
+                return step
         if command:
             return self._run_command(ctx, command, in_relay=in_relay)
         if ctx.profile.is_new and ctx.text and not split_tag(ctx.text)[0]:

@@ -6,8 +6,14 @@ Updates arrive on ``POST /telegram/webhook`` of ``sanad serve`` (or from ``getUp
 * 200 once the turn's replies were sent (or the update needs nothing: a group, an unknown type,
   a duplicate — the engine de-duplicates on ``tg:<bot id>:<update_id>`` in the database);
 * 503 when the database is down: nothing was sent or stored, and Telegram delivers it again;
-* 400 for a body that is not an update, 401 without the secret token, 413 above the app's
-  ``client_max_size``; never a 500 for bad input.
+* 400 for a body that is not an update (not a JSON object with an integer ``update_id``), 401
+  without the secret token, 413 above the app's ``client_max_size``; never a 500 for bad input.
+
+An update with an integer ``update_id`` is always acknowledged (200), also when PTB cannot build
+it or one of its fields has the wrong type (a newer Bot API shape, an older one): Telegram
+re-sends anything but a 2xx for a day, and a retry would not read any better. It is logged
+(its kind and the failing field, no text, no ids) and what its JSON still says is used: a
+private chat's text is answered as usual (:func:`read_raw`).
 
 A chat's updates are processed one at a time, in order (one lock per chat around the turn *and*
 its sending), while different chats proceed concurrently. PTB's ``Bot`` (on our aiohttp request
@@ -22,7 +28,8 @@ Configuration (see CONTRACT.md): ``TELEGRAM_BOT_TOKEN`` enables the channel;
 makes start-up call ``setWebhook`` (never called without it); ``TELEGRAM_WEBHOOK_SECRET`` is the
 ``X-Telegram-Bot-Api-Secret-Token`` every webhook call must carry (constant-time compare). With
 ``SANAD_ENV=production`` the webhook refuses to start without a secret; in development it starts
-with a warning and accepts any caller.
+with a warning and accepts any caller. Both are checked as Telegram checks them before any call,
+and a refusal by Telegram is a configuration error too (``bot/channels/telegram_webhook.py``).
 
 Nothing here logs text, names or chat ids; the bot token is in every Bot API URL, so PTB, httpx
 and aiohttp request logs stay at WARNING (see ``bot.cli.configure_logging``).
@@ -33,16 +40,16 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
 from telegram import Bot, BotCommand, LinkPreviewOptions, Update
-from telegram.error import InvalidToken, RetryAfter, TelegramError
+from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
 
+from bot.channels import telegram_webhook
 from bot.channels.lifecycle import bind_to_app
 from bot.channels.telegram_commands import load_commands
 from bot.channels.telegram_render import Chunk, render
@@ -53,8 +60,10 @@ from bot.channels.telegram_updates import (
     Blocked,
     Incoming,
     LeaveChat,
+    Malformed,
     Uncommon,
     read_plain,
+    read_raw,
     read_update,
 )
 from bot.config import SUPPORTED_LANGUAGES, ConfigError
@@ -76,7 +85,6 @@ ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 DELETE_WINDOW = timedelta(hours=48)
 """Telegram lets a bot delete messages of a private chat for 48 hours."""
 DELETE_BATCH = 100
-_SECRET_FORMAT = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -92,11 +100,12 @@ class TelegramChannel:
         self.polling = polling
         self.poll_timeout = poll_timeout
         self.metrics = metrics
+        self._poll_request = AiohttpRequest(connection_pool_size=1)
         self.bot = Bot(
             settings.telegram_bot_token,
             base_url=settings.telegram_api_base_url or "https://api.telegram.org/bot",
             request=AiohttpRequest(),
-            get_updates_request=AiohttpRequest(connection_pool_size=1),
+            get_updates_request=self._poll_request,
         )
         self.sender = Sender(policy)
         self._bot_id = settings.telegram_bot_token.split(":", 1)[0]
@@ -124,9 +133,9 @@ class TelegramChannel:
             if secret is None and settings.environment == "production":
                 raise ConfigError("TELEGRAM_WEBHOOK_SECRET is required in production: without "
                                   "it anyone could post updates to /telegram/webhook")
-            if secret is not None and not _SECRET_FORMAT.fullmatch(secret):
-                raise ConfigError("TELEGRAM_WEBHOOK_SECRET must be 1-256 characters of "
-                                  "A-Z, a-z, 0-9, _ and -")
+            telegram_webhook.check_secret(secret)
+            if settings.telegram_webhook_url:
+                telegram_webhook.check_url(settings.telegram_webhook_url)
             if secret is None:
                 log.warning("TELEGRAM_WEBHOOK_SECRET is not set: the webhook accepts updates "
                             "from anyone (development only)")
@@ -156,12 +165,21 @@ class TelegramChannel:
                               f"({type(exc).__name__}); check TELEGRAM_API_BASE_URL") from None
         await self._set_commands(menus)
         if settings.telegram_webhook_url and not self.polling:
+            await self._set_webhook(settings.telegram_webhook_url)
+
+    async def _set_webhook(self, url: str) -> None:
+        try:
             await self.sender.call(lambda: self.bot.set_webhook(
-                settings.telegram_webhook_url or "",
-                secret_token=settings.telegram_webhook_secret,
+                url, secret_token=self.sanad.settings.telegram_webhook_secret,
                 allowed_updates=list(ALLOWED_UPDATES),
             ), what="setWebhook")
-            log.warning("telegram webhook registered")
+        except BadRequest as exc:  # "bad webhook: ...": what we checked, or what Telegram found
+            raise telegram_webhook.refusal(exc) from None
+        except (TelegramError, UserBlockedBot) as exc:
+            where = self.sanad.settings.telegram_api_base_url or "api.telegram.org"
+            raise ConfigError(f"setWebhook failed at {where} ({type(exc).__name__}); "
+                              "check TELEGRAM_WEBHOOK_URL and TELEGRAM_API_BASE_URL") from None
+        log.warning("telegram webhook registered")
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -209,32 +227,40 @@ class TelegramChannel:
         if not any(kind in data for kind in ALLOWED_UPDATES):
             self._count("ignored")  # a kind we did not ask for: acknowledge, never parse
             return web.Response(status=200)
-        plain = read_plain(data, self._bot_id, self._user_ref)
-        action: Action | None = None if isinstance(plain, Uncommon) else plain
-        if action is None:
-            update = self.parse_update(data)
-            if update is None:
-                self._count("malformed")
-                return web.Response(status=400, text="not a Telegram update")
-            action = read_update(update, self._user_ref)
+        action = self.action(data)
         status = await self.handle(action, callback_in_answer=True)
         if status == 200 and isinstance(action, Incoming) and action.callback_query_id:
             return web.Response(body=_answer_callback_body(action.callback_query_id),
                                 content_type="application/json")
         return web.Response(status=status)
 
-    def parse_update(self, data: dict[str, Any]) -> Update | None:
-        """An ``Update``, or ``None`` if a field has the wrong shape (never raises)."""
+    def action(self, data: Mapping[str, Any]) -> Action | None:
+        """What an update (a JSON object with an integer ``update_id``) asks for: the plain
+        reading on the hot path, PTB's otherwise. Never raises."""
+        plain = read_plain(data, self._bot_id, self._user_ref)
+        return self.read(data) if isinstance(plain, Uncommon) else plain
+
+    def read(self, data: Mapping[str, Any]) -> Action | None:
+        """PTB's reading of an update with an integer ``update_id``; where PTB cannot build
+        it, or a field has the wrong type, what its JSON still says (:func:`read_raw`).
+        Never raises: such an update is acknowledged, not refused (Telegram would re-send a
+        4xx for a day, and a retry reads no better)."""
         try:
-            return Update.de_json(data, self.bot)
-        except Exception:  # bad input, not our failure
-            return None
+            return read_update(Update.de_json(dict(data), self.bot), self._user_ref)
+        except Exception as exc:  # bad input, not our failure: PTB raises anything on junk
+            self._unreadable(data, exc)
+            return read_raw(data, self._bot_id, self._user_ref)
+
+    def _unreadable(self, data: Mapping[str, Any], exc: Exception) -> None:
+        """Log an update we could not read: its kind and the failing field or frame, never
+        a value (PTB's messages may quote the text)."""
+        kind = next((k for k in ALLOWED_UPDATES if k in data), "update")
+        reason = f"field {exc}" if isinstance(exc, Malformed) else type(exc).__name__
+        log.warning("telegram: a %s update could not be read (%s at %s); acknowledged, "
+                    "read from its JSON where possible", kind, reason, _where(exc))
+        self._count("unreadable")
 
     # --- processing ----------------------------------------------------------------------
-    async def handle_update(self, update: Update) -> int:
-        """Process one update; the HTTP status the webhook answers (200, or 503 to retry)."""
-        return await self.handle(read_update(update, self._user_ref))
-
     async def handle(self, action: Action | None, *, callback_in_answer: bool = False) -> int:
         """Process what an update asks for; the HTTP status for the webhook (200, or 503 to
         retry). ``callback_in_answer``: the caller answers a tap's callback query in its 200
@@ -464,10 +490,7 @@ class TelegramChannel:
         failures = 0
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=self.poll_timeout,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                )
+                updates = await self._get_updates(offset)
             except RetryAfter as exc:
                 await asyncio.sleep(retry_after_seconds(exc))
                 continue
@@ -481,7 +504,7 @@ class TelegramChannel:
                 continue
             retry_from = await self.process_batch(updates)
             if retry_from is None:
-                offset = updates[-1].update_id + 1
+                offset = updates[-1]["update_id"] + 1
                 failures = 0
             else:
                 offset = retry_from
@@ -491,18 +514,32 @@ class TelegramChannel:
     def _poll_backoff(self, failures: int) -> float:
         return float(min(30.0, self.sender.policy.backoff * 2 ** min(failures, 6)))
 
-    async def process_batch(self, updates: Sequence[Update]) -> int | None:
-        """Process updates concurrently across chats, in order within a chat; the first
-        update id that must be fetched again (database down), or ``None``."""
-        by_chat: dict[object, list[Update]] = {}
-        for update in updates:
-            chat = update.effective_chat
-            by_chat.setdefault(chat.id if chat else ("update", update.update_id), []).append(update)
+    async def _get_updates(self, offset: int) -> list[dict[str, Any]]:
+        """``getUpdates`` as JSON, each update then read as the webhook reads it: PTB's
+        ``get_updates`` builds the whole batch at once, so one update it cannot build would
+        stop polling for good."""
+        result = await self.bot._post(
+            "getUpdates", {"offset": offset, "timeout": self.poll_timeout,
+                           "allowed_updates": list(ALLOWED_UPDATES)},
+            read_timeout=(self._poll_request.read_timeout or 0) + self.poll_timeout)
+        if not isinstance(result, list):
+            return []
+        return [u for u in result if isinstance(u, dict) and type(u.get("update_id")) is int]
 
-        async def chat_in_order(queue: list[Update]) -> int | None:
-            for update in queue:
-                if await self.handle_update(update) != 200:
-                    return update.update_id  # later updates of this chat wait for it
+    async def process_batch(self, updates: Sequence[Mapping[str, Any]]) -> int | None:
+        """Process updates (JSON objects with an integer ``update_id``) concurrently across
+        chats, in order within a chat; the first update id that must be fetched again
+        (database down), or ``None``."""
+        by_chat: dict[object, list[tuple[int, Action | None]]] = {}
+        for update in updates:
+            action = self.action(update)
+            chat = ("update", update["update_id"]) if action is None else action.chat_id
+            by_chat.setdefault(chat, []).append((update["update_id"], action))
+
+        async def chat_in_order(queue: list[tuple[int, Action | None]]) -> int | None:
+            for update_id, action in queue:
+                if await self.handle(action) != 200:
+                    return update_id  # later updates of this chat wait for it
             return None
 
         failed = [f for f in await asyncio.gather(*map(chat_in_order, by_chat.values()))

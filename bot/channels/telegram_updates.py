@@ -3,6 +3,10 @@
 Only private chats are served. Text, ``/start <payload>``, button taps and media become an
 :class:`Inbound`; the bot being added to a group becomes :class:`LeaveChat`; the user blocking
 the bot becomes :class:`Blocked`; everything else is ignored (``None``).
+
+Three readers, one meaning: :func:`read_plain` (the hot path, straight from the JSON),
+:func:`read_update` (PTB's ``Update``; raises :class:`Malformed` on a wrongly typed field,
+which PTB does not check) and :func:`read_raw` (what an update PTB cannot read still says).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from telegram import CallbackQuery, ChatMemberUpdated, Message, Update
+from telegram import CallbackQuery, Chat, ChatMember, ChatMemberUpdated, Message, Update, User
 from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.messages import Inbound, MediaKind, UserRef
@@ -22,6 +26,16 @@ UserRefFor = Callable[[int], UserRef]
 
 _JOINED = frozenset({ChatMemberStatus.MEMBER, ChatMemberStatus.ADMINISTRATOR})
 _LEFT = frozenset({ChatMemberStatus.BANNED, ChatMemberStatus.LEFT})
+_IDS = range(-(2**63), 2**63)
+"""Telegram's ids fit a signed 64-bit integer (chat ids have at most 52 significant bits)."""
+_DATES = range(0, 2**33)
+"""Unix times up to the year 2242: any later one is junk (``datetime`` stops at 9999)."""
+
+
+class Malformed(ValueError):
+    """A field of an update is not of the type the Bot API documents (PTB builds its objects
+    without checking: ``text`` may be a dict, ``chat`` may be missing). The message names the
+    field, never its value, so it can be logged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +79,8 @@ def dedupe_id(update: Update) -> str:
 
 
 def read_update(update: Update, user_ref: UserRefFor) -> Action | None:
+    """What PTB's ``update`` asks for; :class:`Malformed` if a field we read has the wrong
+    type (the caller then falls back to :func:`read_raw`)."""
     if update.message is not None:
         return _from_message(update, update.message, user_ref)
     if update.callback_query is not None:
@@ -112,12 +128,12 @@ def _plain_message(message: Any, dedupe: str, user_ref: UserRefFor) -> Incoming 
                                        message.get("message_id"), message.get("date"),
                                        message.get("text"))
     hint = _plain_language(message.get("from"))
-    if (chat_id is None or type(message_id) is not int or type(date) is not int
+    received_at = _timestamp(date)
+    if (chat_id is None or not _is_id(message_id) or received_at is None
             or type(text) is not str or isinstance(hint, Uncommon)):
         return UNCOMMON
     inbound = Inbound(user=user_ref(chat_id), text=text, message_id=dedupe,
-                      start_payload=start_payload(text),
-                      received_at=datetime.fromtimestamp(date, UTC))
+                      start_payload=start_payload(text), received_at=received_at)
     return Incoming(chat_id, inbound, user_message_id=message_id, language_hint=hint)
 
 
@@ -130,7 +146,7 @@ def _plain_callback(query: Any, dedupe: str, user_ref: UserRefFor) -> Incoming |
     hint = _plain_language(query.get("from"))
     chat_id = _private_chat_id(message.get("chat"))
     if (chat_id is None or type(query_id) is not str or type(button) is not str or not button
-            or type(message.get("message_id")) is not int or type(message.get("date")) is not int
+            or not _is_id(message.get("message_id")) or _timestamp(message.get("date")) is None
             or isinstance(hint, Uncommon) or type(query.get("chat_instance")) is not str):
         return UNCOMMON
     inbound = Inbound(user=user_ref(chat_id), button_id=button, message_id=dedupe)
@@ -141,7 +157,18 @@ def _private_chat_id(chat: Any) -> int | None:
     if type(chat) is not dict or chat.get("type") != ChatType.PRIVATE:
         return None
     chat_id = chat.get("id")
-    return chat_id if type(chat_id) is int else None
+    return chat_id if _is_id(chat_id) else None
+
+
+def _is_id(value: Any) -> bool:
+    return type(value) is int and value in _IDS
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A Bot API date (Unix time) as PTB reads it, or ``None`` for anything else."""
+    if type(value) is not int or value not in _DATES:
+        return None
+    return datetime.fromtimestamp(value, UTC)
 
 
 def _plain_language(sender: Any) -> str | Uncommon | None:
@@ -157,42 +184,151 @@ def _plain_language(sender: Any) -> str | Uncommon | None:
 
 
 def _from_message(update: Update, message: Message, user_ref: UserRefFor) -> Incoming | None:
-    if message.chat.type != ChatType.PRIVATE:
+    chat = _chat(message.chat, "message.chat")
+    if chat.type != ChatType.PRIVATE:
         return None
-    chat_id = message.chat.id
+    chat_id = _id(chat.id, "message.chat.id")
     media = media_kind(message)
-    text = message.text if message.text is not None else (message.caption or "")
-    if media is None and message.text is None:
+    typed = _optional_str(message.text, "message.text")
+    text = typed if typed is not None else (_optional_str(message.caption, "message.caption")
+                                            or "")
+    if media is None and typed is None:
         return None  # a service message (pinned, auto-delete timer, ...): nothing to answer
+    message_id = _id(message.message_id, "message.message_id")
     inbound = Inbound(
         user=user_ref(chat_id), text=text, media=media, message_id=dedupe_id(update),
         start_payload=start_payload(text), received_at=message.date,
     )
-    sender = message.from_user
-    return Incoming(chat_id, inbound, user_message_id=message.message_id,
-                    language_hint=_language(sender.language_code if sender else None))
+    return Incoming(chat_id, inbound, user_message_id=message_id,
+                    language_hint=_hint(message.from_user, "message.from"))
 
 
 def _from_callback(update: Update, query: CallbackQuery, user_ref: UserRefFor) -> Incoming:
+    query_id = _optional_str(query.id, "callback_query.id")
+    sender = query.from_user
+    if query_id is None or not isinstance(sender, User):
+        raise Malformed("callback_query.id" if query_id is None else "callback_query.from")
     message = query.message
-    private = message is None or message.chat.type == ChatType.PRIVATE
+    chat = None if message is None else _chat(message.chat, "callback_query.message.chat")
+    private = chat is None or chat.type == ChatType.PRIVATE
     # In a private chat the chat id is the user's id, also when the message is too old to see.
-    chat_id = message.chat.id if message is not None else query.from_user.id
-    hint = _language(query.from_user.language_code)
-    if not private or not query.data:
-        return Incoming(chat_id, None, callback_query_id=query.id, language_hint=hint)
-    inbound = Inbound(user=user_ref(chat_id), button_id=query.data,
-                      message_id=dedupe_id(update))
-    return Incoming(chat_id, inbound, callback_query_id=query.id, language_hint=hint)
+    chat_id = (_id(chat.id, "callback_query.message.chat.id") if chat is not None
+               else _id(sender.id, "callback_query.from.id"))
+    hint = _hint(sender, "callback_query.from")
+    data = _optional_str(query.data, "callback_query.data")
+    if not private or not data:
+        return Incoming(chat_id, None, callback_query_id=query_id, language_hint=hint)
+    inbound = Inbound(user=user_ref(chat_id), button_id=data, message_id=dedupe_id(update))
+    return Incoming(chat_id, inbound, callback_query_id=query_id, language_hint=hint)
 
 
 def _from_membership(change: ChatMemberUpdated, user_ref: UserRefFor) -> Action | None:
-    status = change.new_chat_member.status
-    if change.chat.type != ChatType.PRIVATE:
-        return LeaveChat(change.chat.id) if status in _JOINED else None
+    chat = _chat(change.chat, "my_chat_member.chat")
+    member = change.new_chat_member
+    if not isinstance(member, ChatMember):
+        raise Malformed("my_chat_member.new_chat_member")
+    status = member.status
+    chat_id = _id(chat.id, "my_chat_member.chat.id")
+    if chat.type != ChatType.PRIVATE:
+        return LeaveChat(chat_id) if status in _JOINED else None
     if status in _LEFT:
-        return Blocked(change.chat.id, user_ref(change.chat.id))
+        return Blocked(chat_id, user_ref(chat_id))
     return None  # unblocked: the next message marks the user reachable again
+
+
+def _chat(chat: Any, field: str) -> Chat:
+    if not isinstance(chat, Chat):
+        raise Malformed(field)
+    return chat
+
+
+def _id(value: Any, field: str) -> int:
+    if type(value) is not int or value not in _IDS:
+        raise Malformed(field)
+    return value
+
+
+def _optional_str(value: Any, field: str) -> str | None:
+    if value is not None and type(value) is not str:
+        raise Malformed(field)
+    return value
+
+
+def _hint(sender: Any, field: str) -> str | None:
+    """The sender's app language; ``None`` without a sender (a channel's post)."""
+    if sender is None:
+        return None
+    if not isinstance(sender, User):
+        raise Malformed(field)
+    return _language(_optional_str(sender.language_code, f"{field}.language_code"))
+
+
+def read_raw(data: Mapping[str, Any], bot_id: str, user_ref: UserRefFor) -> Action | None:
+    """What an update that PTB cannot build (or that :func:`read_update` finds malformed)
+    still says, read leniently from its JSON; never raises. A private chat's text is still
+    answered, a tap still stops spinning (and is followed when its data is readable), a block
+    or a group still counts. Anything else is ``None``: acknowledged, not answered."""
+    update_id = data.get("update_id")
+    if type(update_id) is not int:
+        return None
+    dedupe = f"tg:{bot_id}:{update_id}"
+    if "message" in data:
+        return _raw_message(data["message"], dedupe, user_ref)
+    if "callback_query" in data:
+        return _raw_callback(data["callback_query"], dedupe, user_ref)
+    if "my_chat_member" in data:
+        return _raw_membership(data["my_chat_member"], user_ref)
+    return None
+
+
+def _raw_message(message: Any, dedupe: str, user_ref: UserRefFor) -> Incoming | None:
+    if type(message) is not dict:
+        return None
+    chat_id, text = _private_chat_id(message.get("chat")), message.get("text")
+    if chat_id is None or type(text) is not str:
+        return None
+    message_id = message.get("message_id")
+    inbound = Inbound(user=user_ref(chat_id), text=text, message_id=dedupe,
+                      start_payload=start_payload(text),
+                      received_at=_timestamp(message.get("date")))
+    return Incoming(chat_id, inbound,
+                    user_message_id=message_id if _is_id(message_id) else None,
+                    language_hint=_raw_language(message.get("from")))
+
+
+def _raw_callback(query: Any, dedupe: str, user_ref: UserRefFor) -> Incoming | None:
+    if type(query) is not dict or type(query.get("id")) is not str:
+        return None  # nothing to answer it with
+    sender, message = query.get("from"), query.get("message")
+    user_id = sender.get("id") if type(sender) is dict else None
+    if message is None:  # a tap in a private chat: the chat's id is the user's
+        chat_id = user_id if _is_id(user_id) else None
+    else:
+        chat_id = _private_chat_id(message.get("chat")) if type(message) is dict else None
+    data, hint = query.get("data"), _raw_language(sender)
+    if chat_id is None or type(data) is not str or not data:
+        return Incoming(chat_id or 0, None, callback_query_id=query["id"], language_hint=hint)
+    inbound = Inbound(user=user_ref(chat_id), button_id=data, message_id=dedupe)
+    return Incoming(chat_id, inbound, callback_query_id=query["id"], language_hint=hint)
+
+
+def _raw_membership(change: Any, user_ref: UserRefFor) -> Action | None:
+    if type(change) is not dict or type(change.get("chat")) is not dict:
+        return None
+    member = change.get("new_chat_member")
+    status = member.get("status") if type(member) is dict else None
+    chat = change["chat"]
+    chat_id = chat.get("id")
+    if not _is_id(chat_id) or type(status) is not str:
+        return None
+    if chat.get("type") != ChatType.PRIVATE:
+        return LeaveChat(chat_id) if status in _JOINED else None
+    return Blocked(chat_id, user_ref(chat_id)) if status in _LEFT else None
+
+
+def _raw_language(sender: Any) -> str | None:
+    code = sender.get("language_code") if type(sender) is dict else None
+    return _language(code) if type(code) is str else None
 
 
 def media_kind(message: Message) -> MediaKind | None:
@@ -218,7 +354,10 @@ def media_kind(message: Message) -> MediaKind | None:
     return None
 
 
-_OTHER_CONTENT = ("poll", "dice", "game", "story", "paid_media", "invoice", "checklist")
+_OTHER_CONTENT = ("poll", "dice", "game", "story", "paid_media", "invoice", "checklist",
+                  "giveaway", "giveaway_winners")
+"""Content a person sent (or forwarded) that we cannot read: answered like media, not ignored
+like a service message."""
 
 
 def start_payload(text: str) -> str | None:

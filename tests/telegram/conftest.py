@@ -38,6 +38,8 @@ class Harness:
     updates: Updates = field(default_factory=Updates)
 
     async def post(self, update: dict[str, Any] | bytes, *, secret: Any = _DEFAULT) -> int:
+        if isinstance(update, dict):
+            self._show_fake(update)
         body = update if isinstance(update, bytes) else orjson.dumps(update)
         headers = {"Content-Type": "application/json"}
         token = SECRET if secret is _DEFAULT else secret
@@ -48,6 +50,16 @@ class Harness:
         if 200 <= response.status < 300:  # as Telegram does: a method in the answer is run
             await self.fake.perform_webhook_answer(response.content_type, answer)
         return response.status
+
+    def _show_fake(self, update: dict[str, Any]) -> None:
+        """Telegram knows the user's message (and its date) before the bot does."""
+        message = update.get("message")
+        if not isinstance(message, dict) or not isinstance(message.get("chat"), dict):
+            return
+        chat_id, message_id, date = (message["chat"].get("id"), message.get("message_id"),
+                                     message.get("date"))
+        if type(chat_id) is int and type(message_id) is int and type(date) is int:
+            self.fake.note_message(chat_id, message_id, date)
 
     def sent(self, chat_id: int | None = None) -> list[dict[str, Any]]:
         """Params of successful sendMessage calls (to one chat)."""
@@ -71,8 +83,12 @@ async def running(sanad: Sanad, fake: FakeBotAPI, *, policy: SendPolicy = FAST,
                   polling: bool = False) -> AsyncIterator[Harness]:
     channel = TelegramChannel(sanad, policy=policy, polling=polling, poll_timeout=1)
     app = create_app(sanad, channels=[channel.mount])
-    async with TestClient(TestServer(app)) as client:
+    client = TestClient(TestServer(app))
+    try:  # not `async with`: a start-up that fails would leave the client's session open
+        await client.start_server()
         yield Harness(client, fake, channel, sanad)
+    finally:
+        await client.close()
 
 
 @pytest.fixture
@@ -81,8 +97,6 @@ async def fake() -> AsyncIterator[FakeBotAPI]:
     await api.start()
     yield api
     await api.stop()
-
-
 
 
 @pytest.fixture

@@ -2,9 +2,14 @@
 
 It speaks the wire format (``/bot<token>/<method>``, JSON, form or multipart parameters, the
 ``{"ok": ..., "result": ...}`` envelope, ``error_code``/``parameters.retry_after`` on errors),
-validates what Telegram validates and we care about (4096-character texts, 64-byte callback
-data, 1..100 ids for deleteMessages, command names), records every call, and can be told to
-fail the next N calls with 429/5xx/403.
+refuses what Telegram refuses and we could send (https://core.telegram.org/bots/api): empty or
+over-4096-character texts, callback data of 0 or over 64 bytes, 1..100 ids for deleteMessages,
+command names, a webhook that is not HTTPS or not on port 443/80/88/8443 and a secret token
+outside ``[A-Za-z0-9_-]{1,256}``, each with Telegram's own description. It remembers the
+messages of each chat (the bot's, and the user's the harness shows it) with their dates on a
+clock a test can give it, so deleting a message older than 48 hours fails (``deleteMessage``)
+or is skipped (``deleteMessages``) as it does at Telegram. It records every call and can be
+told to fail the next N calls with 429/5xx/403.
 
 Run it by hand: ``python -m tests.telegram.fake_bot_api --port 8081`` prints each call as a JSON
 line; ``GET /fake/calls`` lists them and ``POST /fake/updates`` queues an update for getUpdates.
@@ -17,11 +22,13 @@ import asyncio
 import collections
 import contextlib
 import itertools
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 from aiohttp import web
@@ -33,6 +40,23 @@ _INT_FIELDS = frozenset({
     "max_connections", "user_id",
 })
 _COMMAND_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+WEBHOOK_PORTS = frozenset({443, 80, 88, 8443})
+_SECRET_CHARS = re.compile(r"[A-Za-z0-9_-]*")
+DELETE_WINDOW = 48 * 3600
+"""Seconds during which a bot can delete a message of a private chat."""
+
+
+class FakeClock:
+    """Unix time that moves only when told: the fake's dates and its 48-hour rule."""
+
+    def __init__(self, start: float = 1_750_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass(frozen=True)
@@ -104,6 +128,10 @@ class FakeBotAPI:
     flood_retry_after: int = 1
     blocked_chats: set[int] = field(default_factory=set)
     """Chats whose user blocked the bot: sendMessage answers 403."""
+    clock: Callable[[], float] = time.time
+    """Unix time for message dates and the 48-hour deletion window (tests: a FakeClock)."""
+    messages: dict[tuple[int, int], int] = field(default_factory=dict)
+    """(chat id, message id) → date of every message in a chat that was not deleted."""
     _recent: collections.deque[float] = field(default_factory=collections.deque)
     _faults: list[Fault] = field(default_factory=list)
     _updates: list[dict[str, Any]] = field(default_factory=list)
@@ -144,6 +172,14 @@ class FakeBotAPI:
 
     def reset_calls(self) -> None:
         self.calls.clear()
+
+    def note_message(self, chat_id: int, message_id: int, date: int) -> None:
+        """A message the user sent (Telegram knows it; the fake only sees the bot's)."""
+        self.messages[(chat_id, message_id)] = date
+
+    def visible(self, chat_id: int) -> set[int]:
+        """The ids of the chat's messages that were not deleted."""
+        return {m for c, m in self.messages if c == chat_id}
 
     async def wait_for(self, method: str, count: int = 1, timeout: float = 10.0) -> list[Call]:
         deadline = time.monotonic() + timeout
@@ -284,9 +320,15 @@ class FakeBotAPI:
         return bot_user()
 
     async def _set_webhook(self, params: dict[str, Any]) -> bool:
-        url = _required(params, "url")
-        if url and not str(url).startswith(("https://", "http://")):
-            raise BotAPIError(400, "Bad Request: bad webhook: invalid URL")
+        url = str(_required(params, "url"))
+        if url:
+            _check_webhook_url(url)
+        secret = params.get("secret_token")
+        if secret:  # an empty token means none
+            if len(str(secret)) > 256:
+                raise BotAPIError(400, "Bad Request: secret token is too long")
+            if not _SECRET_CHARS.fullmatch(str(secret)):
+                raise BotAPIError(400, "Bad Request: secret token contains unallowed characters")
         self.webhook = dict(params) if url else None
         return True
 
@@ -329,11 +371,12 @@ class FakeBotAPI:
                 if data is not None and not 1 <= len(str(data).encode()) <= 64:
                     raise BotAPIError(400, "Bad Request: BUTTON_DATA_INVALID")
         message: dict[str, Any] = {
-            "message_id": next(self._message_ids), "date": int(time.time()),
+            "message_id": next(self._message_ids), "date": int(self.clock()),
             "chat": private_chat(int(chat_id)), "from": bot_user(), "text": text,
         }
         if markup:
             message["reply_markup"] = markup
+        self.messages[(int(chat_id), message["message_id"])] = message["date"]
         return message
 
     async def _answer_callback_query(self, params: dict[str, Any]) -> bool:
@@ -341,16 +384,38 @@ class FakeBotAPI:
         return True
 
     async def _delete_messages(self, params: dict[str, Any]) -> bool:
-        _required(params, "chat_id")
+        """"If some of the specified messages can't be found, they are skipped": unknown,
+        already deleted and over-48-hour messages stay as they are, and the answer is True."""
+        chat_id = _required(params, "chat_id")
         ids = _required(params, "message_ids")
         if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
             raise BotAPIError(400, "Bad Request: message_ids must have 1..100 ids")
+        for message_id in ids:
+            if self._deletable(chat_id, message_id) is None:
+                del self.messages[(chat_id, message_id)]
         return True
 
     async def _delete_message(self, params: dict[str, Any]) -> bool:
-        _required(params, "chat_id")
-        _required(params, "message_id")
+        chat_id = _required(params, "chat_id")
+        message_id = _required(params, "message_id")
+        refusal = self._deletable(chat_id, message_id)
+        if refusal is not None:
+            raise BotAPIError(400, refusal)
+        del self.messages[(chat_id, message_id)]
         return True
+
+    def _deletable(self, chat_id: Any, message_id: Any) -> str | None:
+        """Why the message cannot be deleted, or ``None``: "A message can only be deleted
+        if it was sent less than 48 hours ago" (deleteMessage)."""
+        try:
+            date = self.messages.get((chat_id, message_id))
+        except TypeError:  # an id that is a list or an object
+            date = None
+        if date is None:
+            return "Bad Request: message to delete not found"
+        if self.clock() - date >= DELETE_WINDOW:
+            return "Bad Request: message can't be deleted for everyone"
+        return None
 
     async def _leave_chat(self, params: dict[str, Any]) -> bool:
         _required(params, "chat_id")
@@ -403,6 +468,21 @@ def _form_value(name: str, value: str) -> Any:
         except orjson.JSONDecodeError:
             return value
     return value
+
+
+def _check_webhook_url(url: str) -> None:
+    """setWebhook's URL rules, with Telegram's descriptions."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port or 443
+    except ValueError:
+        raise BotAPIError(400, "Bad Request: bad webhook: invalid URL") from None
+    if parts.scheme != "https" or not parts.hostname:
+        raise BotAPIError(400, "Bad Request: bad webhook: An HTTPS URL must be provided for "
+                               "webhook")
+    if port not in WEBHOOK_PORTS:
+        raise BotAPIError(400, "Bad Request: bad webhook: Webhook can be set up only on ports "
+                               "80, 88, 443 or 8443")
 
 
 def _required(params: dict[str, Any], name: str) -> Any:

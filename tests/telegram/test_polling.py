@@ -64,3 +64,17 @@ async def test_polling_keeps_an_update_while_the_database_is_down(polling: Harne
     sent = len(fake.sent_texts(8002))
     await asyncio.sleep(1.2)  # a few more polls: the update is not processed twice
     assert len(fake.sent_texts(8002)) == sent
+
+
+async def test_an_update_ptb_cannot_build_does_not_stop_polling(polling: Harness) -> None:
+    """PTB's get_updates builds a whole batch at once: one such update used to end the
+    polling task. Each is now read as the webhook reads it."""
+    fake = polling.fake
+    updates = Updates(chat_id=8003)
+    broken = updates.message("مرحبا")
+    broken["message"]["entities"] = "not a list"
+    fake.push_update(broken)
+    last = fake.push_update(updates.message("مرحبا", chat_id=8004))
+    await wait_until(lambda: fake.sent_texts(8003) and fake.sent_texts(8004))
+    await wait_until(lambda: any(c.params.get("offset") == last["update_id"] + 1
+                                 for c in fake.calls_to("getUpdates")))

@@ -288,10 +288,11 @@ async def test_missing_or_wrong_secret_is_401(tg: Harness, secret: str | None) -
 
 
 @pytest.mark.parametrize("body", [
-    b"{not json", b"[1, 2]", b'"text"', b'{"message": {}}', b'{"update_id": "1"}',
-    b'{"update_id": 1, "message": "hello"}', b'{"update_id": 1, "message": {"text": "x"}}', b"",
+    b"{not json", b"[1, 2]", b'"text"', b'{"message": {}}', b'{"update_id": "1"}', b"",
 ])
 async def test_malformed_body_is_400(tg: Harness, body: bytes) -> None:
+    """Not an update at all. One with an integer update_id is acknowledged, whatever the rest
+    (test_unreadable_updates.py)."""
     assert await tg.post(body) == 400
     assert not tg.fake.calls_to("sendMessage")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ class Updates:
 
     chat_id: int = 5001
     language_code: str | None = "ar"
+    clock: Callable[[], float] = time.time
+    """Unix time for the dates (a test of the 48-hour rule gives the fake's clock)."""
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(700001))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -41,7 +44,7 @@ class Updates:
                 chat: dict[str, Any] | None = None, **content: Any) -> dict[str, Any]:
         chat_id = chat_id or self.chat_id
         message: dict[str, Any] = {
-            "message_id": next(self._message_ids), "date": int(time.time()),
+            "message_id": next(self._message_ids), "date": int(self.clock()),
             "chat": chat or private_chat(chat_id), "from": user(chat_id, self.language_code),
         }
         if text is not None:
@@ -60,7 +63,7 @@ class Updates:
         return {"update_id": update_id, "callback_query": {
             "id": f"cb{update_id}", "from": user(chat_id, self.language_code),
             "chat_instance": "42", "data": data,
-            "message": {"message_id": message_id, "date": int(time.time()),
+            "message": {"message_id": message_id, "date": int(self.clock()),
                         "chat": chat or private_chat(chat_id), "from": BOT, "text": "…"},
         }}
 
@@ -87,7 +90,7 @@ class Updates:
         old = "left" if status in ("member", "administrator") else "member"
         return {"update_id": self.next_update_id(), "my_chat_member": {
             "chat": chat or private_chat(self.chat_id), "from": user(self.chat_id),
-            "date": int(time.time()),
+            "date": int(self.clock()),
             "old_chat_member": {"user": BOT, "status": old},
             "new_chat_member": _member(status),
         }}
