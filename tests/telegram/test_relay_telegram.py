@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from handoff import relay
 from handoff.queue import list_cases
@@ -63,3 +64,43 @@ async def test_delete_my_data_also_clears_the_chat(tg: Harness) -> None:
                for i in call.params["message_ids"]}
     assert shown <= deleted, (shown, deleted)
     assert "deleted" in tg.texts(7303)[-1]
+
+
+def callback_ids(params: dict[str, object]) -> list[str]:
+    markup = params.get("reply_markup") or {}
+    if isinstance(markup, str):
+        markup = json.loads(markup)
+    assert isinstance(markup, dict)
+    return [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+
+
+async def test_after_a_quick_exit_a_reply_waits_for_the_person_to_come_back(tg: Harness) -> None:
+    """The chat was just wiped: a caseworker's reply must not land on it (nor on the lock
+    screen) until the person writes again and says it is OK to continue here."""
+    updates = Updates(chat_id=7304)
+    assert await tg.post(updates.message("مرحبا")) == 200
+    assert await tg.post(updates.callback("menu:human")) == 200
+    assert await tg.post(updates.message("محتاج أتكلم مع حد")) == 200
+    assert await tg.post(updates.message("خروج")) == 200
+    assert tg.fake.calls_to("deleteMessages"), "the chat was wiped"
+    wiped = len(tg.texts(7304))
+    async with tg.sanad.store.session() as db:
+        [case] = await list_cases(db)
+        assert case.contact_paused, "the console shows it"
+        await relay.reply(db, cipher=tg.sanad.store.cipher, ui=tg.sanad.ui, case_id=case.id,
+                          author="mona", text="أهلاً، أنا منى")
+    await asyncio.sleep(1.5)  # more than a round of the channel's outbox sender
+    assert len(tg.texts(7304)) == wiped, "nothing reached the wiped chat"
+
+    assert await tg.post(updates.message("هاي")) == 200
+    check = tg.sent(7304)[-1]
+    assert check["text"] == tg.sanad.ui.text("ar", "contact.check")
+    await asyncio.sleep(1.2)
+    assert not any("أنا منى" in t for t in tg.texts(7304))
+    assert await tg.post(updates.callback(callback_ids(check)[0])) == 200
+    for _ in range(50):
+        if any("أنا منى" in t for t in tg.texts(7304)):
+            break
+        await asyncio.sleep(0.1)
+    [reply] = [t for t in tg.texts(7304) if "أنا منى" in t]
+    assert not reply.startswith("👤"), "the lock screen shows nothing about the service"
