@@ -213,3 +213,16 @@ async def wa_any_db(database_url: str, embedded_nlu: EmbeddedNLU, fake: FakeGrap
         yield harness
 
 
+
+
+UNLIMITED = {"flood_rate": 10_000.0, "flood_burst": 10_000}
+"""Flood control off: corpus and fuzz tests send hundreds of bodies from a few senders."""
+
+
+@pytest.fixture
+async def wa_open(wa_sqlite_url: str, embedded_nlu: Any, fake: FakeGraphAPI
+                  ) -> AsyncIterator[Harness]:
+    """A harness on SQLite without flood control."""
+    settings = whatsapp_settings(wa_sqlite_url, fake, **UNLIMITED)
+    async with bot_core(settings, embedded_nlu) as sanad, running(sanad, fake) as harness:
+        yield harness

@@ -10,32 +10,22 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from tests.whatsapp.conftest import Harness, bot_core, running, whatsapp_settings
-from tests.whatsapp.fake_graph_api import FakeGraphAPI, address
+from tests.whatsapp.conftest import Harness
+from tests.whatsapp.fake_graph_api import address
 
 CORPUS = Path(__file__).parent / "corpus"
-UNLIMITED = {"flood_rate": 10_000.0, "flood_burst": 10_000}
 """One person sends the whole corpus in a few seconds: flood control would slow it down."""
 
 
 def corpus() -> list[tuple[str, dict[str, Any]]]:
     return [(path.stem, orjson.loads(path.read_bytes()))
             for path in sorted(CORPUS.glob("*.json"))]
-
-
-@pytest.fixture
-async def wa_open(wa_sqlite_url: str, embedded_nlu: Any, fake: FakeGraphAPI
-                  ) -> AsyncIterator[Harness]:
-    settings = whatsapp_settings(wa_sqlite_url, fake, **UNLIMITED)
-    async with bot_core(settings, embedded_nlu) as sanad, running(sanad, fake) as harness:
-        yield harness
 
 
 def test_the_corpus_is_broad_and_sourced() -> None:

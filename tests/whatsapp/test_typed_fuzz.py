@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.channels.whatsapp_payload import read_notifications
-from tests.whatsapp.conftest import Harness, bot_core, running, whatsapp_settings
-from tests.whatsapp.fake_graph_api import PHONE_NUMBER_ID, FakeGraphAPI
-from tests.whatsapp.test_corpus import UNLIMITED, corpus
+from tests.whatsapp.conftest import Harness
+from tests.whatsapp.fake_graph_api import PHONE_NUMBER_ID
+from tests.whatsapp.test_corpus import corpus
 
 TYPE_SWAPS = 1_300
 STRUCTURE = 700
@@ -145,14 +144,6 @@ def restructured(draw: st.DrawFn) -> bytes:
                 for key in target:
                     target[key] = None
     return json.dumps(body).encode()
-
-
-@pytest.fixture
-async def wa_open(wa_sqlite_url: str, embedded_nlu: Any, fake: FakeGraphAPI
-                  ) -> AsyncIterator[Harness]:
-    settings_ = whatsapp_settings(wa_sqlite_url, fake, **UNLIMITED)
-    async with bot_core(settings_, embedded_nlu) as sanad, running(sanad, fake) as harness:
-        yield harness
 
 
 def test_the_corpus_gives_the_fuzzer_many_fields() -> None:
