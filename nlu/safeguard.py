@@ -126,10 +126,16 @@ class EmbeddedSafety:
         normalized = normalize(text[:MAX_ASSESS_CHARS])
         fired = self.rules.fired(normalized)
         figurative = self.rules.figurative(normalized)
-        if figurative:  # "this exam will kill me", "the news says a boat sank"
+        doubts: set[str] = set()
+        if figurative:  # "this exam will kill me", "the news says a boat sank" ...
+            # ... but "they locked me in 😂" may be a joke or a cover: a literal first-person
+            # rule in a figurative context is asked about ("are you safe now?"); only the
+            # everyday hyperboles ("will kill me") are dropped.
+            if any(k in FIGURATIVE_PRONE for k in fired):
+                literal = self.rules.fired(normalized, literal_only=True)
+                doubts |= {k for k in literal if k in FIGURATIVE_PRONE}
             fired = {k: v for k, v in fired.items() if k not in FIGURATIVE_PRONE}
         labels: set[str] = set(fired) - CONTEXT_ONLY
-        doubts: set[str] = set()
         if self.model is not None and len(normalized.split()) >= MIN_MODEL_TOKENS:
             acted, grey = self.model.assess(normalized)[:2]
             if figurative:

@@ -27,6 +27,9 @@ class Rule:
     require_all: bool
     on_keys: bool
     label: str = "emergency"
+    hyperbole: bool = False
+    """Said in jest every day ("my mum will kill me", "je veux mourir 😂"): in a figurative
+    context such a rule is dropped; any other rule is asked about instead."""
 
 
 def _keyed(tokens: list[str]) -> str:
@@ -49,7 +52,7 @@ class SafetyNet:
             patterns = raw["all"] if require_all else raw["any"]
             rules.append(Rule(str(raw["id"]), tuple(re.compile(p) for p in patterns),
                               require_all, raw.get("over") == "keys",
-                              str(raw.get("label", "emergency"))))
+                              str(raw.get("label", "emergency")), bool(raw.get("hyperbole"))))
         blockers = tuple(re.compile(p) for p in data.get("blockers", ()))
         figurative = tuple(re.compile(p) for p in data.get("figurative", ()))
         return cls(tuple(rules), blockers, figurative)
@@ -75,8 +78,9 @@ class SafetyNet:
                     return True
         return False
 
-    def fired(self, normalized: str) -> dict[str, str]:
-        """Label -> id of the first rule of that label that fires on a normalised text."""
+    def fired(self, normalized: str, *, literal_only: bool = False) -> dict[str, str]:
+        """Label -> id of the first rule of that label that fires on a normalised text;
+        ``literal_only`` skips the rules marked ``hyperbole``."""
         normalized = normalized[:MAX_SAFETY_CHARS]
         tokens = normalized.split()
         found: dict[str, str] = {}
@@ -84,7 +88,7 @@ class SafetyNet:
             return found
         keyed: str | None = None
         for rule in self.rules:
-            if rule.label in found:
+            if rule.label in found or (literal_only and rule.hyperbole):
                 continue
             if rule.on_keys:
                 keyed = keyed if keyed is not None else _keyed(tokens)

@@ -106,3 +106,25 @@ def test_nlu_test_reports_a_safety_file(safety_detector: EmbeddedSafety,
     report = json.loads(out.getvalue())
     assert report["labels"]["emergency"]["recall"] == 1.0
     assert report["hard_negatives"]["false_alarm_rate"] == 0.0
+
+
+def test_a_literal_danger_in_a_joking_context_is_asked_about(
+    safety_detector: EmbeddedSafety,
+) -> None:
+    """'They locked me in 😂' may be a joke or a cover: ask, never drop; an everyday
+    hyperbole ('this exam is killing me 😂') stays quiet."""
+    locked = safety_detector.assess("they locked me in the room again 😂")
+    assert locked.figurative and "emergency" not in locked and "emergency" in locked.doubts
+    assert locked.ask
+    joke = safety_detector.assess("this exam is killing me 😂")
+    assert not joke.worrying
+
+
+@pytest.mark.parametrize("text", [
+    "ahly 2afalo 3alaya w beydrabony",  # "ahly" is "my family", not the football club
+    "عايزين ياخدوا الكلية بتاعتي وحابسني في الشقة",  # "الكلية" is also "the kidney"
+])
+def test_words_that_only_look_figurative_do_not_silence_danger(
+    text: str, safety_detector: EmbeddedSafety,
+) -> None:
+    assert "emergency" in safety_detector.assess(text)
