@@ -145,8 +145,8 @@ class EmbeddedSafety:
         age = self.ages.stated_age(text)
         model_minor = "minor" in labels and not _DIGIT.search(normalized)
         labels.discard("minor")
-        if age is not None:
-            minor = age < MINOR_AGE  # a stated age decides, whatever else the model read
+        if age is not None:  # a stated age decides, whatever else the model read ...
+            minor = age < MINOR_AGE or self.ages.is_minor_statement(text)  # ... "not 18 yet"
         else:
             minor = self.ages.is_minor_statement(text) or model_minor
         ruled = set(fired)

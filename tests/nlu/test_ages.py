@@ -174,3 +174,18 @@ def test_more_ways_to_say_ones_own_age(text: str, age: int) -> None:
 ])
 def test_other_peoples_ages_and_counts_are_not_the_writers(text: str) -> None:
     assert stated_age(text) is None
+
+
+@pytest.mark.parametrize(("text", "age"), [
+    ("je suis une fille de 16 ans", 16),
+    ("je suis un garçon de 15 ans et on me propose un travail en Libye", 15),
+    ("je suis une femme de 30 ans", 30),
+])
+def test_french_i_am_a_girl_of_sixteen(text: str, age: int) -> None:
+    assert stated_age(text) == age
+
+
+@pytest.mark.parametrize("text", [
+    "لم أبلغ الثامنة عشرة بعد وعايز أسافر", "I am not 18 yet", "لم ابلغ 18 بعد"])
+def test_not_yet_eighteen_is_a_minor_never_an_age_of_eighteen(text: str) -> None:
+    assert stated_age(text) is None and is_minor_statement(text)
