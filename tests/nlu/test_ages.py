@@ -189,3 +189,35 @@ def test_french_i_am_a_girl_of_sixteen(text: str, age: int) -> None:
     "لم أبلغ الثامنة عشرة بعد وعايز أسافر", "I am not 18 yet", "لم ابلغ 18 بعد"])
 def test_not_yet_eighteen_is_a_minor_never_an_age_of_eighteen(text: str) -> None:
     assert stated_age(text) is None and is_minor_statement(text)
+
+
+@pytest.mark.parametrize("text", [
+    "ana ma3andish 18 bs 3ayez a3raf el 7o2o2 bta3ty",
+    "انا ما عندي ١٨ لسه، والزول الشغال معاهو بقول لي",
+    "ana msh kamelt 18 lessa, ينفع اسافر؟",
+    "ana under 18 ynf3 at2adem?",
+    "ana taht el sen",
+    "أنا بنت بصف تاسع، أهلي عم يحكوا عن عريس من برا",
+    "هسي انا في تالتة متوسط وعايشين في القاهرة",
+    "ana lesa fel madrasa, im in 9th grade, but i want to work in dubai",
+    "ahly msh 3arfeen eny bakalemko, ana f ola sanawy w fe bent 3al insta",
+])
+def test_minors_said_in_passing(text: str) -> None:
+    assert is_minor_statement(text) or (stated_age(text) or 99) < 18
+
+
+@pytest.mark.parametrize(("text", "age"), [
+    ("ana 3ndi 16 🙄 w mama mesh mwaf2a asafer", 16),
+    ("i am a girl of 17 years, a woman say she will send me to Lebanon", 17),
+    ("لا يسمحون لي بالنوم، وإذا توقفت يضربونني، وأنا في السادسة عشرة", 16),
+])
+def test_ages_with_an_emoji_a_girl_of_or_a_leading_and(text: str, age: int) -> None:
+    assert stated_age(text) == age
+
+
+@pytest.mark.parametrize("text", [
+    "I'm a 3rd year university student looking for summer internships abroad",
+    "عندي 3 عيال وعايز شغل في الخليج",
+])
+def test_adults_stay_adults(text: str) -> None:
+    assert not is_minor_statement(text) and (stated_age(text) or 99) >= 18

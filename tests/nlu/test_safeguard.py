@@ -87,7 +87,7 @@ def test_recall_and_false_alarms_on_the_held_out_set(safety_detector: EmbeddedSa
     assert labels["emergency"]["covered"] >= 0.95
     assert labels["self_harm"]["recall"] >= 0.89
     assert labels["self_harm"]["covered"] >= 0.96
-    assert labels["minor"]["recall"] >= 0.86
+    assert labels["minor"]["recall"] >= 0.88
     assert labels["child_at_risk"]["recall"] >= 0.84
     assert labels["grey"]["covered"] >= 0.87
     assert report["hard_negatives"]["false_alarm_rate"] <= 0.1
