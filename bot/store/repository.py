@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from bot.config import Settings
 from bot.messages import UserRef
-from bot.store import direct
+from bot.store import direct, retention
 from bot.store.batching import WriteBatch
 from bot.store.crypto import FieldCipher, Pseudonymizer
 from bot.store.db import DatabaseUnavailable, checkpoint, json_dumps
@@ -402,24 +402,11 @@ class Store:
         async with self.session() as db:
             await db.execute(update(User).where(User.key == user.key).values(unreachable=True))
 
-    async def purge_expired(self, retention_days: int) -> dict[str, int]:
-        """Retention: drop screening answers, case threads and dedupe ids past their time."""
-        cutoff = utcnow() - timedelta(days=retention_days)
+    async def purge_expired(self, retention_days: int,
+                            now: datetime | None = None) -> dict[str, int]:
+        """Retention across every table that holds personal data (``bot.store.retention``)."""
         async with self.session() as db:
-            screenings = await db.execute(
-                delete(ScreeningResult).where(ScreeningResult.created_at < cutoff)
-            )
-            dedupe = await db.execute(
-                delete(ProcessedInbound).where(ProcessedInbound.created_at < cutoff)
-            )
-            from bot.store.models import CaseMessage
-
-            messages = await db.execute(delete(CaseMessage).where(CaseMessage.created_at < cutoff))
-        return {
-            "screening_results": screenings.rowcount or 0,  # type: ignore[attr-defined]
-            "processed_inbound": dedupe.rowcount or 0,  # type: ignore[attr-defined]
-            "case_messages": messages.rowcount or 0,  # type: ignore[attr-defined]
-        }
+            return await retention.purge(db, retention_days, now or utcnow())
 
 
 class TurnTransaction:
