@@ -156,6 +156,13 @@ class Settings:
         pseudonym = (env.get("SANAD_PSEUDONYM_KEY") or "").strip()
         if pseudonym and len(pseudonym) < 16:
             raise ConfigError("SANAD_PSEUDONYM_KEY must be at least 16 characters long")
+        if old_keys and not pseudonym:
+            # Without it the pseudonyms derive from the new key: every user would become a
+            # stranger, and "delete my data" would miss the rows under the old pseudonym.
+            raise ConfigError(
+                "SANAD_OLD_SECRET_KEYS is set (a key rotation) but SANAD_PSEUDONYM_KEY is not: "
+                "set SANAD_PSEUDONYM_KEY to the key the pseudonyms were made with (the old "
+                "SANAD_SECRET_KEY if it was never set) so that users keep their pseudonyms")
         cache = env.get("SANAD_CACHE_DIR")
         wa_base = (env.get("WHATSAPP_API_BASE_URL") or cls.whatsapp_api_base_url).rstrip("/")
         safe_words = tuple(

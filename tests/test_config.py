@@ -40,3 +40,13 @@ def test_production_hides_drafts_and_plain_postgres_urls_get_the_async_driver() 
     assert not settings.show_drafts
     assert settings.database_url == "postgresql+asyncpg://u:p@db:5432/sanad"
     assert "x" * 32 not in repr(settings), "secrets must not appear in reprs (logs)"
+
+
+def test_a_rotation_without_a_pseudonym_key_is_refused() -> None:
+    """Pseudonyms derive from SANAD_SECRET_KEY unless SANAD_PSEUDONYM_KEY is set: rotating the
+    secret without it would orphan every user (and erasure would miss their old rows)."""
+    rotating = {"SANAD_SECRET_KEY": "n" * 32, "SANAD_OLD_SECRET_KEYS": "o" * 32}
+    with pytest.raises(ConfigError, match="SANAD_PSEUDONYM_KEY"):
+        Settings.from_env(rotating)
+    settings = Settings.from_env({**rotating, "SANAD_PSEUDONYM_KEY": "o" * 32})
+    assert settings.pseudonym_key == b"o" * 32 and settings.secret_key == b"n" * 32
