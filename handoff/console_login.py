@@ -67,7 +67,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         return _login_page(request, lang, status=503, error="notice.busy")
     async with ctx.store.session() as db:
         if result.account is None:
-            audit.record(db, name or "-", "login.locked" if result.locked else "login.failed")
+            # Never the name as typed: people paste passwords into the name field.
+            actor = f"name#{ctx.store.pseudonyms.user_key('console-login', name)[:16]}"
+            audit.record(db, actor, "login.locked" if result.locked else "login.failed")
         else:
             raw, principal = await auth.open_session(
                 db, result.account, lang=lang, replacing=request.cookies.get(SESSION_COOKIE))

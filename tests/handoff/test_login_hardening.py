@@ -201,3 +201,19 @@ async def test_anonymous_failures_behind_the_proxy_do_not_lock_out_staff(
 def test_the_lock_never_exceeds_the_policy() -> None:
     assert POLICY.first_lock * 2 ** 10 > POLICY.lockout  # so the cap is what applies
     assert POLICY.lockout == timedelta(minutes=15)
+
+
+async def test_a_failed_login_never_writes_the_typed_name_to_the_audit_log(
+    console: Console,
+) -> None:
+    """A password pasted into the name field must not end up in the audit trail."""
+    from handoff.models import AuditEntry
+
+    browser = await console.browser()
+    assert (await browser.login("Sup3r-Secret-Passw0rd", "whatever it is")).status == 401
+    assert (await browser.login("Sup3r-Secret-Passw0rd", "again")).status == 401
+    async with console.sanad.store.session() as db:
+        actors = [a for (a,) in await db.execute(
+            select(AuditEntry.actor).where(AuditEntry.action == "login.failed"))]
+    assert len(actors) == 2 and actors[0] == actors[1], "the same name, the same keyed mark"
+    assert all("Secret" not in a and a.startswith("name#") for a in actors)
