@@ -22,11 +22,10 @@ from typing import Any, TypeVar
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import case, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from zxcvbn import zxcvbn
 
-from bot.store.repository import as_utc, table_of, utcnow
+from bot.store.repository import as_utc, dialect_insert, table_of, utcnow
 from handoff.models import ROLES, ApiToken, Caseworker, ConsoleSession, LoginThrottle
 from handoff.policy import Principal
 
@@ -206,10 +205,9 @@ async def _count_failure(db: AsyncSession, key: str, now: datetime, limit: int,
     count starts again after ``policy.lockout`` without a failure (``window_start`` holds the
     time of the last one)."""
     table = table_of(LoginThrottle)
-    dialect = db.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
     fresh = table.c.window_start < now - policy.lockout
-    statement = module.insert(table).values(key=key, failures=1, window_start=now)
+    statement = dialect_insert(db.get_bind().dialect.name, LoginThrottle).values(
+        key=key, failures=1, window_start=now)
     statement = statement.on_conflict_do_update(
         index_elements=[table.c.key],
         set_={"failures": case((fresh, 1), else_=table.c.failures + 1),

@@ -160,28 +160,7 @@ def new_alias() -> str:
 async def open_or_join(tx: TurnTransaction, request: HandoffRequested) -> Case:
     """Open a case for the turn's user, or join (and if needed escalate) their open one."""
     user = tx.user
-    case = await tx.db.scalar(
-        select(Case).where(Case.user_id == user.id, Case.status.in_(OPEN_STATUSES))
-        .order_by(Case.id.desc()).limit(1)
-    )
-    rank = PRIORITY_RANK.get(request.priority, PRIORITY_RANK["normal"])
-    if case is None:
-        case = Case(
-            user_id=user.id, alias=new_alias(), status="waiting",
-            priority=request.priority, priority_rank=rank, reason=request.reason,
-            risk_level=request.risk_level, indicators=list(request.indicators),
-            language=user.language or "ar", channel=user.channel, created_at=utcnow(),
-        )
-        tx.db.add(case)
-        await tx.db.flush()
-        return case
-    if rank < case.priority_rank:
-        case.priority, case.priority_rank = request.priority, rank
-    if request.risk_level and not case.risk_level:
-        case.risk_level = request.risk_level
-    merged = list(dict.fromkeys([*(case.indicators or []), *request.indicators]))
-    case.indicators = merged
-    return case
+    return await _open_or_join(tx.db, user.id, user.language, user.channel, request)
 
 
 async def raise_to_urgent(db: AsyncSession, *, user_id: int,
@@ -191,17 +170,32 @@ async def raise_to_urgent(db: AsyncSession, *, user_id: int,
     user = await db.get(User, user_id)
     if user is None:
         return None
-    case = await db.scalar(select(Case).where(Case.user_id == user_id,
-                                              Case.status.in_(OPEN_STATUSES))
-                           .order_by(Case.id.desc()).limit(1))
-    rank = PRIORITY_RANK["urgent"]
+    return await _open_or_join(db, user_id, user.language, user.channel,
+                               HandoffRequested(priority="urgent", reason=reason))
+
+
+async def _open_or_join(db: AsyncSession, user_id: int, language: str | None, channel: str,
+                        request: HandoffRequested) -> Case:
+    case = await db.scalar(
+        select(Case).where(Case.user_id == user_id, Case.status.in_(OPEN_STATUSES))
+        .order_by(Case.id.desc()).limit(1)
+    )
+    rank = PRIORITY_RANK.get(request.priority, PRIORITY_RANK["normal"])
     if case is None:
-        case = Case(user_id=user_id, alias=new_alias(), status="waiting", priority="urgent",
-                    priority_rank=rank, reason=reason, indicators=[],
-                    language=user.language or "ar", channel=user.channel, created_at=utcnow())
+        case = Case(
+            user_id=user_id, alias=new_alias(), status="waiting",
+            priority=request.priority, priority_rank=rank, reason=request.reason,
+            risk_level=request.risk_level, indicators=list(request.indicators),
+            language=language or "ar", channel=channel, created_at=utcnow(),
+        )
         db.add(case)
-    elif rank < case.priority_rank:
-        case.priority, case.priority_rank = "urgent", rank
+        await db.flush()
+        return case
+    if rank < case.priority_rank:
+        case.priority, case.priority_rank = request.priority, rank
+    if request.risk_level and not case.risk_level:
+        case.risk_level = request.risk_level
+    case.indicators = list(dict.fromkeys([*(case.indicators or []), *request.indicators]))
     return case
 
 
