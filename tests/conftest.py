@@ -41,6 +41,12 @@ def nlu_cache(models_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh folder, or ``SANAD_CACHE_DIR`` when set (local runs: the models are cached by
+    a hash of their training data, so a changed data set still trains anew)."""
+    shared = os.environ.get("SANAD_CACHE_DIR")
+    if shared:
+        Path(shared).mkdir(parents=True, exist_ok=True)
+        return Path(shared)
     return tmp_path_factory.mktemp("nlu-cache")
 
 

@@ -90,7 +90,7 @@ def test_recall_and_false_alarms_on_the_held_out_set(safety_detector: EmbeddedSa
     assert labels["minor"]["recall"] >= 0.88
     assert labels["child_at_risk"]["recall"] >= 0.84
     assert labels["grey"]["covered"] >= 0.87
-    assert report["hard_negatives"]["false_alarm_rate"] <= 0.1
+    assert report["hard_negatives"]["false_alarm_rate"] <= 0.08
     assert report["ages"]["exact"] >= 0.9
 
 
@@ -125,6 +125,35 @@ def test_a_literal_danger_in_a_joking_context_is_asked_about(
     "عايزين ياخدوا الكلية بتاعتي وحابسني في الشقة",  # "الكلية" is also "the kidney"
 ])
 def test_words_that_only_look_figurative_do_not_silence_danger(
+    text: str, safety_detector: EmbeddedSafety,
+) -> None:
+    assert "emergency" in safety_detector.assess(text)
+
+
+@pytest.mark.parametrize("text", [
+    "el 7ar mawetna el naharda",          # the heat "killed" us (Arabizi keys rule)
+    "el shoghl el gedid da 2atelny",      # the job is killing me
+    "ce boulot me tue",                   # French: an inanimate subject
+    "this job is killing me",
+    "الشغل ده قاتلني",
+])
+def test_everyday_hyperbole_about_heat_or_work_stays_quiet(
+    text: str, safety_detector: EmbeddedSafety,
+) -> None:
+    found = safety_detector.assess(text)
+    assert found.figurative
+    assert not found.labels & {"emergency", "self_harm", "grey"}, found
+    assert not found.doubts, found
+
+
+@pytest.mark.parametrize("text", [
+    "hayemawetoni law mashet",            # they will kill me if I leave
+    "il me tue, il me frappe tous les soirs",
+    "el mo3alem fel madrasa beyedrabni kol youm",   # a school is not a figurative context
+    "المعلم بيضربني في المدرسة كل يوم",
+    "el boss beta3 el shoghl beyedrabni",  # work mentioned, but the danger is literal
+])
+def test_the_same_words_said_literally_still_act(
     text: str, safety_detector: EmbeddedSafety,
 ) -> None:
     assert "emergency" in safety_detector.assess(text)
