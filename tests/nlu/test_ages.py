@@ -17,6 +17,8 @@ NUMBERS = [
     ("سبعتاشر", 17), ("تمنتاشر", 18), ("حداشر", 11), ("اتناشر", 12), ("عشرين", 20),
     ("واحد وعشرين", 21), ("واحد و عشرين", 21), ("خمسة و عشرين", 25), ("ستعش", 16),
     ("خمستعش", 15), ("تلاتين", 30),
+    # spelled as heard: ط for ت, a trailing ر ("ستطعش", "اربعطعشر")
+    ("ستطعش", 16), ("ستطاشر", 16), ("اربعطعشر", 14), ("خمستعشر", 15), ("سبعطعشر", 17),
     # Arabizi
     ("sta4ar", 16), ("sitta4ar", 16), ("sta3shar", 16), ("khamasta4ar", 15),
     ("5amasta4ar", 15), ("arba3ta4ar", 14), ("saba3ta4ar", 17), ("tamanta4ar", 18),
@@ -60,6 +62,10 @@ STATED = [
     # French
     ("j'ai seize ans", 16), ("j ai 17ans", 17), ("J'ai 15 ans et je veux partir", 15),
     ("jai 16 ans", 16), ("j'ai dix-sept ans", 17), ("je suis âgée de 16 ans", 16),
+    ("je viens d'avoir 15 ans", 15), ("moi 16ans", 16), ("moi j'ai 14 ans", 14),
+    # round 4 of the safety data: "still 16", "y/o", spelled as heard
+    ("ana lsa 16", 16), ("ana lessa 15", 15), ("16 y/o here, a man offered me work", 16),
+    ("عمري ستطعش سنة", 16), ("انا عمري اربعطعشر", 14),
 ]
 NOT_STATED = [
     # a past age
@@ -121,6 +127,7 @@ MINOR = [
     # French
     "je suis mineur", "je suis mineure", "j'ai pas 18 ans", "je suis en seconde",
     "je suis en 3ème", "je suis en troisième", "je suis au collège", "en 4e",
+    "not even 18 yet", "I'm not even 18",
 ]
 NOT_MINOR = [
     "my son is a minor", "اخويا لسه تحت ال١٨", "when I was under 18", "I'm 25", "hello",
