@@ -22,11 +22,13 @@ SELF_HARM = [
     "مش عايز اعيش", "نفسي اموت", "هنتحر", "بفكر في الانتحار", "ما بدي عيش", "لا أريد أن أعيش",
     "3ayez amoot", "msh 3ayez a3ish", "hantehar", "I don't want to live anymore",
     "i want to die", "I'm going to kill myself", "je veux mourir", "j'ai envie d'en finir",
-    "je vais me suicider",
+    "je vais me suicider", "je me scarifie", "la mort serait un soulagement",
+    "i'd be better off dead", "death would be a relief",
 ]
 NOT_SELF_HARM = [
     "انا عايز اموت من الضحك", "what is suicide", "the suicide rate in Egypt",
     "I want to die laughing", "je meurs de faim", "I want to live in Italy",
+    "la mort de mon père a été un choc", "better off without that job",
 ]
 
 
