@@ -85,12 +85,12 @@ def test_recall_and_false_alarms_on_the_held_out_set(safety_detector: EmbeddedSa
     loses recall or adds false alarms fails here. Never trained on: nlu/tests/."""
     report = evaluate(safety_detector, read_safety_jsonl(HELDOUT))
     labels = report["labels"]
-    assert labels["emergency"]["recall"] >= 0.90
+    assert labels["emergency"]["recall"] >= 0.92
     assert labels["emergency"]["covered"] >= 0.95
     assert labels["self_harm"]["recall"] >= 0.89
     assert labels["self_harm"]["covered"] >= 0.96
-    assert labels["minor"]["recall"] >= 0.88
-    assert labels["child_at_risk"]["recall"] >= 0.84
+    assert labels["minor"]["recall"] >= 0.90
+    assert labels["child_at_risk"]["recall"] >= 0.88
     assert labels["grey"]["covered"] >= 0.87
     assert report["hard_negatives"]["false_alarm_rate"] <= 0.08
     assert report["ages"]["exact"] >= 0.9
