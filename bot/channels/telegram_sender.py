@@ -20,6 +20,8 @@ from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.sendbudget import SendBudget
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -81,12 +83,19 @@ class RateLimiter:
 
 
 class Sender:
-    """Runs Bot API calls under the rate limits, retrying what is worth retrying."""
+    """Runs Bot API calls under the rate limits, retrying what is worth retrying.
+
+    With a ``budget`` (:mod:`bot.sendbudget`: the bot's budget shared by every process, asked
+    at the priority of the context) the overall rate is the budget's, and a flood wait pauses
+    the budget for everyone; without one, this process keeps its own ``global_rate``.
+    """
 
     def __init__(self, policy: SendPolicy | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, *,
+                 budget: SendBudget | None = None) -> None:
         self.policy = policy or SendPolicy()
         self._sleep = sleep
+        self.budget = budget
         self._chats = RateLimiter(self.policy.per_chat_rate, self.policy.per_chat_burst)
         self._global = RateLimiter(self.policy.global_rate, self.policy.global_burst)
 
@@ -96,9 +105,12 @@ class Sender:
         (messages only). Raises :class:`UserBlockedBot` on 403, the last error otherwise."""
         policy = self.policy
         for attempt in range(1, policy.attempts + 1):
-            await self._global.acquire()
+            if self.budget is None:
+                await self._global.acquire()
             if chat_id is not None:
                 await self._chats.acquire(chat_id)
+            if self.budget is not None:  # after the chat's wait: a grant is spent at once
+                await self.budget.acquire()
             try:
                 return await make()
             except Forbidden:
@@ -108,7 +120,10 @@ class Sender:
                 if attempt == policy.attempts or wait > policy.max_retry_after:
                     raise
                 log.warning("telegram %s: flood wait %.1fs (attempt %d)", what, wait, attempt)
-                await self._sleep(wait)
+                if self.budget is not None:  # everyone waits; the queue resumes by priority
+                    await self.budget.pause(wait)
+                else:
+                    await self._sleep(wait)
             except BadRequest:
                 raise  # our request is wrong; sending it again changes nothing
             except NetworkError as exc:  # includes TimedOut and Telegram's 5xx

@@ -33,6 +33,8 @@ from bot.outreach.segments import SegmentError, default_vocabulary, describe, pa
 from bot.outreach.sender import CampaignSender, SenderOptions
 from bot.outreach.targeting import target_all
 from bot.outreach.window import DEFAULT_TIMEZONE, WindowError
+from bot.sendbudget import SendBudget
+from bot.sendbudget.config import channel_budgets
 from bot.store.repository import Store, as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -267,18 +269,23 @@ async def cmd_send(args: argparse.Namespace, settings: Settings) -> int:
     async with open_store(settings) as store, campaign_channels(settings, store) as channels:
         rates = {channel: args.rate or channels.rates.get(channel, default_rate(channel))
                  for channel in channels.deliverers}
+        budgets = channel_budgets(settings, store, channels.deliverers)
         try:
             return await send(store, args.name, channels.deliverers, rates=rates,
                               on_sent=channels.on_sent,
-                              default_language=settings.default_language)
+                              default_language=settings.default_language, budgets=budgets)
         except campaigns.CampaignError as exc:
             return _fail(exc)
+        finally:
+            for budget in budgets.values():
+                await budget.aclose()
 
 
 async def send(store: Store, name: str, deliverers: Mapping[str, Deliverer], *,
                rate: float | None = None, rates: Mapping[str, float] | None = None,
                on_sent: Mapping[str, OnSent] | None = None, default_language: str = "ar",
-               options: Mapping[str, Any] | None = None) -> int:
+               options: Mapping[str, Any] | None = None,
+               budgets: Mapping[str, SendBudget] | None = None) -> int:
     """Start ``name`` now and send it in the foreground until it is done or paused (or only
     channels without a deliverer here are left); the live progress goes to stderr. ``rate``
     applies to every channel; else ``rates`` per channel, else the channel's default."""
@@ -291,7 +298,8 @@ async def send(store: Store, name: str, deliverers: Mapping[str, Deliverer], *,
     senders = [CampaignSender(store, channel, deliverer,
                               SenderOptions(rate=rate or (rates or {}).get(channel)
                                             or default_rate(channel), **(options or {})),
-                              campaign_id=campaign.id, on_sent=hooks.get(channel))
+                              campaign_id=campaign.id, on_sent=hooks.get(channel),
+                              budget=(budgets or {}).get(channel))
                for channel, deliverer in deliverers.items()]
     targeting = asyncio.create_task(target_all(store, campaign.id, stop=stop,
                                                default_language=default_language))

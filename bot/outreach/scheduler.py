@@ -25,6 +25,7 @@ from bot.outreach.models import Campaign
 from bot.outreach.ratelimit import default_rate
 from bot.outreach.sender import CampaignSender, SenderOptions
 from bot.outreach.targeting import KIND, target_batch
+from bot.sendbudget import SendBudget
 from bot.store.models import OutboxMessage
 from bot.store.repository import Store, utcnow
 
@@ -36,7 +37,8 @@ class CampaignScheduler:
                  rates: Mapping[str, float] | None = None,
                  on_sent: Mapping[str, OnSent] | None = None, default_language: str = "ar",
                  interval: float = 5.0, batches_per_tick: int = 25,
-                 options: Mapping[str, Any] | None = None) -> None:
+                 options: Mapping[str, Any] | None = None,
+                 budgets: Mapping[str, SendBudget] | None = None) -> None:
         self.store = store
         self.deliverers = dict(deliverers)
         self.rates = dict(rates or {})
@@ -46,12 +48,15 @@ class CampaignScheduler:
         self.batches_per_tick = batches_per_tick
         self.options = dict(options or {})
         """Further ``SenderOptions`` (e.g. ``lease``) for every channel's sender."""
+        self.budgets = dict(budgets or {})
+        """Each channel's shared send budget (bot.sendbudget); campaigns take what is left."""
 
     def senders(self) -> list[CampaignSender]:
         return [CampaignSender(self.store, channel, deliverer,
                                SenderOptions(rate=self.rates.get(channel, default_rate(channel)),
                                              **self.options),
-                               on_sent=self.on_sent.get(channel))
+                               on_sent=self.on_sent.get(channel),
+                               budget=self.budgets.get(channel))
                 for channel, deliverer in self.deliverers.items()]
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -50,6 +50,8 @@ def start_worker(url: str, api: FakeBotAPI, tmp_path: Path,
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": url,
            "SANAD_SECRET_KEY": SECRET.decode(), "TELEGRAM_BOT_TOKEN": DEFAULT_TOKEN,
            "TELEGRAM_API_BASE_URL": api.base_url, "SANAD_TELEGRAM_RATE": str(RATE),
+           # the bot's shared send budget (bot.sendbudget), scaled like the fake's limit
+           "SANAD_TELEGRAM_SEND_LIMIT": str(RATE * 1.2),
            "SANAD_OUTBOX_LEASE_SECONDS": "2", "SANAD_CACHE_DIR": str(cache)}
     return subprocess.Popen([sys.executable, "-m", "bot", "worker"], cwd=tmp_path, env=env,
                             stderr=subprocess.PIPE)
