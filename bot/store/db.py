@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -168,15 +170,52 @@ async def _at_head(engine: AsyncEngine) -> bool:
     return [row[0] for row in current] == [HEAD]
 
 
+MIGRATION_LOCK_ID = 0x53616E6164  # "Sanad": the PostgreSQL advisory lock key of migrations
+MIGRATION_LOCK_POLL_S = 0.1
+
+
 async def upgrade(engine: AsyncEngine) -> None:
-    """Apply all migrations (``sanad db upgrade``; also run by ``sanad chat`` on first use)."""
+    """Apply all migrations (``sanad db upgrade``; also run by ``serve``, ``worker`` and
+    ``chat`` at start). Idempotent and safe when several processes start at once: the first
+    takes a lock (PostgreSQL: an advisory lock held for the migration's transaction; SQLite: an
+    exclusive lock on ``<database>.migrate.lock``), the others wait for it, then find the
+    schema at head and do nothing."""
     if await _at_head(engine):
         return
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+        async with _sqlite_migration_lock(engine), engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": MIGRATION_LOCK_ID})
+            await conn.run_sync(_upgrade)  # Alembic reads the version under the lock
     except (OperationalError, DBAPIError, OSError) as exc:
         raise DatabaseUnavailable(f"cannot migrate the database: {describe_error(exc)}") from exc
+    log.info("database schema migrated")
+
+
+@asynccontextmanager
+async def _sqlite_migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """An exclusive ``flock`` next to a SQLite file database for the migration (WAL set-up and
+    DDL of two first starts would otherwise race); a no-op for other databases and memory."""
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:"):
+        yield
+        return
+    import fcntl
+
+    path = Path(database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".migrate.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while True:  # non-blocking tries: never block the event loop on the lock
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                await asyncio.sleep(MIGRATION_LOCK_POLL_S)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 @asynccontextmanager
