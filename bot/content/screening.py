@@ -61,6 +61,12 @@ def load_screening(root: Path, log: ProblemLog, service_ids: frozenset[str],
     data = read_yaml(path, shown, log)
     if data is None:
         return None
+    return parse_screening(data, shown, log, service_ids, verified_ids)
+
+
+def parse_screening(data: Any, shown: str, log: ProblemLog, service_ids: frozenset[str],
+                    verified_ids: frozenset[str]) -> ScreeningSpec | None:
+    """Check the questionnaire's parsed YAML; also used for approved revisions."""
     fields = Fields(data, shown, "", log)
     if not fields.ok:
         return None

@@ -40,6 +40,11 @@ def load_services(root: Path, log: ProblemLog) -> tuple[Service, ...]:
     data = read_yaml(path, shown, log)
     if data is None:
         return ()
+    return parse_services(data, shown, log)
+
+
+def parse_services(data: Any, shown: str, log: ProblemLog) -> tuple[Service, ...]:
+    """Check the directory's parsed YAML; also used for approved revisions."""
     top = Fields(data, shown, "", log)
     if not top.ok:
         return ()

@@ -54,6 +54,8 @@ class ScreeningFlow:
     button_prefixes: ClassVar[tuple[str, ...]] = ("sc",)
 
     def start(self, ctx: TurnContext) -> Step:
+        if not ctx.content.screening_offered:  # production, no approved version: never ask
+            return ctx.start("menu", intro="screening.unavailable")
         spec = ctx.content.screening
         return Step(
             messages=[ctx.say(
@@ -64,6 +66,8 @@ class ScreeningFlow:
         )
 
     def handle(self, ctx: TurnContext) -> Step:
+        if not ctx.content.screening_offered:  # withdrawn mid-way: stop asking (content-review.md)
+            return ctx.start("menu", intro="screening.unavailable")
         state = ctx.conversation.state
         button = ctx.button_id or ""
         if button == "sc:start":

@@ -154,13 +154,14 @@ def test_reviewed_module_needs_reviewer(content: Path) -> None:
     find(check(content), f"content/en/modules/{MODULE}.yml", "reviewer")
 
 
-def test_reviewed_module_is_shown_without_drafts(content: Path) -> None:
+def test_reviewed_in_yaml_is_not_an_approval(content: Path) -> None:
+    """Approval lives in the console (docs/content-review.md); the old YAML flag alone no
+    longer makes production serve a module (tests/content/test_review.py)."""
     edit(module_path(content, "en"),
          lambda d: d.update(reviewed=True, reviewer="A. Caseworker (test)"))
     library = ContentLibrary.load(content, show_drafts=False)
-    assert [m.id for m in library.modules("en")] == [MODULE]
-    assert library.modules("ar") == ()
-    assert library.module_for_intent("check_job_offer", "en") is not None
+    assert library.modules("en") == ()
+    assert library.module_for_intent("check_job_offer", "en") is None
 
 
 def test_ui_files_are_ignored(content: Path) -> None:
