@@ -55,7 +55,10 @@ async def test_every_module_by_buttons_with_rating_and_quiz(sanad_sqlite: Sanad,
         assert module.title in turn.outbound[0].text
         end = await read_to_the_end(reader, turn)
         assert f"aw:rate:{module.id}:1" in ids(end)
-        assert any(s.title in end.outbound[-1].text for s in module.sources), "sources shown"
+        # Sources: one short line on the phone screen, the full list one tap away.
+        assert f"aw:src:{module.id}" in ids(end), "a sources button"
+        listed = await reader(button=f"aw:src:{module.id}")
+        assert all(s.title in listed.outbound[-1].text for s in module.sources), "sources"
         await reader(button=f"aw:rate:{module.id}:1")
         if module.quiz:
             quiz = await reader(button=f"aw:quiz:{module.id}")

@@ -6,11 +6,13 @@ All user-facing text lives in ``content/`` (YAML); this package only loads and c
 from __future__ import annotations
 
 from .check import check
+from .followups import FollowUpMatch
 from .limits import LANGUAGES
 from .loader import DEFAULT_CONTENT_ROOT, ContentLibrary
 from .models import (
     AgeOption,
     ContentError,
+    FollowUp,
     Module,
     ModuleMessage,
     Problem,
@@ -28,6 +30,8 @@ __all__ = [
     "AgeOption",
     "ContentError",
     "ContentLibrary",
+    "FollowUp",
+    "FollowUpMatch",
     "Module",
     "ModuleMessage",
     "Problem",

@@ -38,9 +38,16 @@ SCREENING_LEVEL_TEXT_MAX: Final = 500
 SCREENING_WEIGHT_MIN: Final = 1
 SCREENING_WEIGHT_MAX: Final = 5
 AGE_OPTION_TITLE_MAX: Final = WHATSAPP_REPLY_BUTTON_MAX
+FOLLOW_UP_ANSWER_MAX: Final = 600
+FOLLOW_UP_EXAMPLE_MAX: Final = 200
+FOLLOW_UP_EXAMPLES_MIN: Final = 4
+FOLLOW_UP_EXAMPLES_MAX: Final = 8
+FOLLOW_UP_QUESTIONS_MAX: Final = 12
 
 #: The callback data the awareness flow builds for a module's button.
 MODULE_CALLBACK_PREFIX: Final = "aw:open:"
+#: The callback data of a follow-up answer's "sources" button: ``aw:src:<module>:<question>``.
+FOLLOW_UP_CALLBACK_PREFIX: Final = "aw:src:"
 
 # --- identifiers -------------------------------------------------------------------------
 MODULE_ID_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -48,6 +55,9 @@ SOURCE_ID_RE: Final = re.compile(r"^[a-z0-9_]{1,64}$")
 SERVICE_ID_RE: Final = re.compile(r"^[a-z0-9_]{1,64}$")
 INDICATOR_ID_RE: Final = re.compile(r"^[a-z_]+$")
 AGE_OPTION_ID_RE: Final = re.compile(r"^[a-z0-9_]{1,32}$")
+FOLLOW_UP_ID_RE: Final = re.compile(r"^[a-z0-9_]{1,24}$")
+#: A digit in any script: a text stating a number must cite a source.
+DIGIT_RE: Final = re.compile(r"\d")
 PHONE_RE: Final = re.compile(r"^[0-9]{3,15}$")
 URL_RE: Final = re.compile(r"^https?://\S+$")
 

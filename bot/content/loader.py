@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from .followups import FollowUpIndex, FollowUpMatch
+from .gate import Served, serve
 from .limits import LANGUAGES, LEARNING_INTENTS, SERVICE_CATEGORIES
 from .models import ContentError, Module, Problem, ProblemLog, ScreeningSpec, Service
 from .modules import load_module, module_files
+from .review import Approvals, Item, current_items
 from .screening import load_screening
 from .services import load_services
 from .subscribe import SubscribeSpec, load_subscribe
@@ -104,6 +107,12 @@ def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
                 log.add(shown(lang, module_id), "next",
                         f"{list(module.next)} differs from {list(reference.next)} "
                         f"in {present[0]}")
+            ids = [q.id for q in module.questions]
+            reference_ids = [q.id for q in reference.questions]
+            if ids != reference_ids:
+                log.add(shown(lang, module_id), "questions",
+                        f"question ids {ids} differ from {reference_ids} in {present[0]} "
+                        "(every language answers the same questions)")
 
     for lang in LANGUAGES:
         orders: dict[int, str] = {}
@@ -130,9 +139,11 @@ def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
 class ContentLibrary:
     """Validated, read-only content. Build it with ``ContentLibrary.load()``."""
 
-    __slots__ = ("_modules", "_screening", "_services", "_show_drafts", "_subscribe")
+    __slots__ = ("_follow_ups", "_items", "_modules", "_root", "_screening", "_served",
+                 "_services", "_show_drafts", "_subscribe")
 
-    def __init__(self, parsed: _Parsed, *, show_drafts: bool) -> None:
+    def __init__(self, parsed: _Parsed, *, show_drafts: bool,
+                 items: tuple[Item, ...] = (), root: Path | None = None) -> None:
         if parsed.screening is None:  # only reachable with problems, which load() raises
             raise ValueError("cannot build a library without a valid screening")
         self._modules = parsed.modules
@@ -140,26 +151,72 @@ class ContentLibrary:
         self._screening = parsed.screening
         self._show_drafts = show_drafts
         self._subscribe = parsed.subscribe
+        self._follow_ups = MappingProxyType(
+            {lang: FollowUpIndex(parsed.modules.get(lang, ())) for lang in LANGUAGES})
+        self._items = items
+        self._root = root if root is not None else default_content_root()
+        self._served: Served | None = None
+        if not show_drafts:
+            self.apply_approvals(Approvals())
 
     @classmethod
     def load(cls, root: Path | None = None, *, show_drafts: bool = True) -> ContentLibrary:
         """Load and validate ``root`` (default: ``$SANAD_CONTENT_DIR`` or the repository's
         ``content/``). Raises ``ContentError`` listing every problem.
 
-        ``show_drafts=False`` (production) hides modules no qualified human has reviewed.
+        ``show_drafts=False`` (production) serves only what a reviewer approved in the
+        console (``bot.content.gate``): nothing until ``apply_approvals`` is called.
         """
+        root = Path(root) if root is not None else default_content_root()
         parsed, problems = parse_content(root)
         if problems:
             raise ContentError(problems)
-        return cls(parsed, show_drafts=show_drafts)
+        items = tuple(current_items(root)) if not show_drafts else ()
+        return cls(parsed, show_drafts=show_drafts, items=items, root=root)
+
+    # --- review (docs/content-review.md) -------------------------------------------------
+    def apply_approvals(self, approvals: Approvals) -> None:
+        """Recompute what production serves; a no-op when drafts are shown. One reference
+        is swapped, so conversations in flight see either the old or the new view."""
+        if not self._show_drafts:
+            self._served = serve(self._modules, self._screening, self._services,
+                                 list(self._items), approvals)
+
+    def review_items(self) -> list[Item]:
+        """The reviewable items as the content directory holds them now (read afresh: a
+        reviewer sees the file that would be approved)."""
+        return current_items(self._root)
+
+    @property
+    def gated(self) -> bool:
+        """True in production: only approved content is served."""
+        return self._served is not None
+
+    @property
+    def served(self) -> Served | None:
+        """What production serves and hides (None when drafts are shown)."""
+        return self._served
+
+    @property
+    def services_approved(self) -> bool:
+        """Whether a services directory approved in every language is served (without one,
+        production lists only the verified emergency numbers)."""
+        return self._served is None or not any(
+            h.startswith("services directory") for h in self._served.hidden)
+
+    @property
+    def screening_offered(self) -> bool:
+        """Whether the questionnaire may be offered: always with drafts shown; in production
+        only if a version approved in every language exists."""
+        return self._served is None or self._served.screening is not None
 
     # --- awareness modules -------------------------------------------------------------
-    def _visible(self, module: Module) -> bool:
-        return self._show_drafts or module.reviewed
-
     def modules(self, lang: str) -> tuple[Module, ...]:
-        """The topic menu of one language, by ``order``; () for an unsupported language."""
-        return tuple(m for m in self._modules.get(lang, ()) if self._visible(m))
+        """The topic menu of one language, by ``order``; () for an unsupported language.
+        In production: approved versions only (``bot.content.gate``)."""
+        if self._served is not None:
+            return self._served.modules.get(lang, ())
+        return self._modules.get(lang, ())
 
     def module(self, module_id: str, lang: str) -> Module | None:
         """One module in one language, or None (unknown, or a hidden draft)."""
@@ -172,6 +229,13 @@ class ContentLibrary:
         primary = next((m for m in visible if m.intents[:1] == (intent,)), None)
         return primary or next((m for m in visible if intent in m.intents), None)
 
+    def follow_up(self, module_id: str, lang: str, text: str) -> FollowUpMatch | None:
+        """The follow-up question of a visible module that ``text`` asks, or None."""
+        index = self._follow_ups.get(lang)
+        if index is None or self.module(module_id, lang) is None:
+            return None
+        return index.match(module_id, text)
+
     # --- services ----------------------------------------------------------------------
     def services(self, *, category: str | None = None) -> tuple[Service, ...]:
         """Verified services in file order, optionally of one category.
@@ -180,10 +244,17 @@ class ContentLibrary:
         """
         if category is not None and category not in SERVICE_CATEGORIES:
             raise ValueError(f"unknown service category {category!r}")
+        pool = self._served.services if self._served is not None else self._services
         return tuple(
-            s for s in self._services
+            s for s in pool
             if s.verified and (category is None or category in s.categories)
         )
+
+    def configured_service(self, service_id: str) -> Service | None:
+        """A verified service as ``services.yml`` has it, approved by a reviewer or not: for
+        start-up consistency checks of configuration that names services (the referral
+        partner directory), never for what users are shown."""
+        return next((s for s in self._services if s.verified and s.id == service_id), None)
 
     def service(self, service_id: str) -> Service | None:
         """A verified service by id, or None (unknown or unverified)."""
@@ -192,7 +263,10 @@ class ContentLibrary:
     # --- screening ---------------------------------------------------------------------
     @property
     def screening(self) -> ScreeningSpec:
-        """The risk questionnaire."""
+        """The risk questionnaire: in production its approved version when there is one
+        (check ``screening_offered`` before offering it)."""
+        if self._served is not None and self._served.screening is not None:
+            return self._served.screening
         return self._screening
 
     # --- opt-in choices ------------------------------------------------------------------

@@ -41,6 +41,19 @@ class QuizItem:
 
 
 @dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A short question-and-answer entry of a module: the direct answer to a follow-up
+    question asked while reading it ("should I give them my passport?"), instead of the
+    module's first page again. ``id`` is the same in every language; ``examples`` are
+    phrasings the matcher compares free text with (``bot.content.followups``)."""
+
+    id: str
+    examples: tuple[str, ...]
+    answer: str
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Module:
     """An awareness module in one language (``content/<lang>/modules/<id>.yml``)."""
 
@@ -58,10 +71,15 @@ class Module:
     messages: tuple[ModuleMessage, ...]
     quiz: tuple[QuizItem, ...]
     next: tuple[str, ...]
+    questions: tuple[FollowUp, ...] = ()
 
     def source(self, source_id: str) -> Source | None:
         """The module's source with this id, or None."""
         return next((s for s in self.sources if s.id == source_id), None)
+
+    def question(self, question_id: str) -> FollowUp | None:
+        """The module's follow-up question with this id, or None."""
+        return next((q for q in self.questions if q.id == question_id), None)
 
 
 @dataclass(frozen=True, slots=True)

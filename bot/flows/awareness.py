@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from bot.content.plural import plural
 from bot.flows.base import Step, TurnContext
 from bot.messages import (
     Button,
@@ -19,7 +20,17 @@ from bot.messages import (
 )
 
 if TYPE_CHECKING:
-    from bot.content import Module
+    from bot.content import FollowUp, Module, Source
+
+
+#: Requests the NLU recognises surely win over a follow-up answer: "I want to talk to
+#: someone" inside a module is a request for a person, not a question about the topic.
+ACTION_INTENTS = frozenset({
+    "talk_to_human", "delete_my_data", "change_language", "privacy_info", "subscribe",
+    "unsubscribe", "menu",
+})
+ACTION_CONFIDENCE = 0.5
+
 
 class AwarenessFlow:
     name: ClassVar[str] = "awareness"
@@ -56,9 +67,117 @@ class AwarenessFlow:
             return self._quiz_item(ctx, parts[2], 0)
         if action == "qa" and len(parts) == 5 and parts[3].isdigit():
             return self._quiz_answer(ctx, parts[2], int(parts[3]), parts[4])
+        if action == "src" and len(parts) in (3, 4):
+            return self._sources(ctx, parts[2], parts[3] if len(parts) == 4 else None)
+        if ctx.button_id:
+            from bot.flows.menu import route_free_text
+
+            return route_free_text(ctx)
+        return self._free_text(ctx)
+
+    def _stale(self, ctx: TurnContext) -> Step:
+        """A button of ours we no longer understand: the engine answers with the menu."""
+        step = self._topics(ctx)
+        step.understood = False
+        return step
+
+    # --- free text inside a module ---------------------------------------------------
+    def _free_text(self, ctx: TurnContext) -> Step:
+        """A question asked while reading a module gets that module's direct answer; only
+        what is not one of its questions goes on to the general NLU. (The safety layer has
+        already read the message: the engine runs it before any flow.)"""
         from bot.flows.menu import route_free_text
 
+        module = self._current(ctx)
+        asks_action = (ctx.understanding.intent in ACTION_INTENTS
+                       and ctx.understanding.confidence >= ACTION_CONFIDENCE)
+        if module is not None and ctx.text and not asks_action:
+            found = ctx.content.follow_up(module.id, ctx.lang, ctx.text)
+            if found is not None:
+                return self._answer(ctx, module, found.question)
+            intent = ctx.understanding.intent
+            if intent and ctx.understanding.confidence >= 0.35:
+                target = ctx.content.module_for_intent(intent, ctx.lang)
+                if target is not None and target.id == module.id:
+                    return self._same_topic(ctx, module)
         return route_free_text(ctx)
+
+    def _current(self, ctx: TurnContext) -> Module | None:
+        module_id = ctx.data.get("module")
+        if not isinstance(module_id, str):
+            return None
+        return ctx.content.module(module_id, ctx.lang)
+
+    def _position(self, ctx: TurnContext, module: Module) -> int:
+        position = ctx.data.get("position")
+        if isinstance(position, int) and 0 <= position < len(module.messages):
+            return position
+        return 0
+
+    def _answer(self, ctx: TurnContext, module: Module, question: FollowUp) -> Step:
+        """The direct answer, one short line about its sources, and the way back to where
+        the user was in the module."""
+        text = question.answer
+        if question.sources:
+            text += "\n\n" + self._sources_line(ctx, len(question.sources))
+        text += "\n\n" + ctx.t("awareness.ask_more")
+        buttons = []
+        if question.sources:
+            buttons.append(ctx.button(f"aw:src:{module.id}:{question.id}",
+                                      "awareness.sources_button"))
+        buttons += self._back_to_module(ctx, module)
+        data = {**ctx.data, "module": module.id, "question": question.id}
+        return Step(messages=[ctx.say_text(text, *buttons)], flow="awareness",
+                    state=ctx.conversation.state if ctx.conversation.flow == "awareness"
+                    else "awareness.reading", data=data)
+
+    def _back_to_module(self, ctx: TurnContext, module: Module) -> list[Button]:
+        """Continue where the user was reading (not page 1 again), or other topics."""
+        buttons = []
+        position = self._position(ctx, module)
+        if ctx.conversation.state == "awareness.reading":
+            buttons.append(ctx.button(f"aw:next:{module.id}:{position}",
+                                      "awareness.continue_button"))
+        buttons += [ctx.button("aw:topics", "awareness.topics_button"),
+                    ctx.button("menu", "common.menu")]
+        return buttons
+
+    def _same_topic(self, ctx: TurnContext, module: Module) -> Step:
+        """The general NLU points at the module the user is already reading: do not restart
+        it at page 1; offer to go on from where they are, and to ask a question."""
+        text = ctx.t("awareness.same_topic", title=module.title)
+        data = dict(ctx.data)
+        return Step(messages=[ctx.say_text(text, *self._back_to_module(ctx, module))],
+                    flow="awareness", state=ctx.conversation.state or "awareness.reading",
+                    data=data)
+
+    # --- sources ---------------------------------------------------------------------
+    def _sources_line(self, ctx: TurnContext, count: int) -> str:
+        """One short line on a phone screen; the full list is one tap away."""
+        return ctx.t("awareness.sources_line",
+                     count=plural(ctx.t("awareness.sources_count"), ctx.lang, count))
+
+    def _sources(self, ctx: TurnContext, module_id: str, question_id: str | None) -> Step:
+        """The full list of sources of a module, or of one follow-up answer."""
+        module = ctx.content.module(module_id, ctx.lang)
+        if module is None:
+            return self._stale(ctx)
+        listed: tuple[Source, ...] = module.sources
+        if question_id is not None:
+            question = module.question(question_id)
+            if question is None:
+                return self._stale(ctx)
+            listed = tuple(s for s in module.sources if s.id in question.sources)
+        lines = "\n".join(f"• {s.title}" + (f" — {s.url}" if s.url else
+                                            f" ({s.publisher})" if s.publisher else "")
+                          for s in listed)
+        text = ctx.t("awareness.sources", sources=lines)
+        data = dict(ctx.data) if ctx.conversation.flow == "awareness" else {"module": module.id}
+        state = (ctx.conversation.state if ctx.conversation.flow == "awareness"
+                 else "awareness.finished")
+        ctx_buttons = self._back_to_module(ctx, module)
+        return Step(messages=[ctx.say_text(text, *ctx_buttons)], flow="awareness",
+                    state=state or "awareness.finished", data=data)
 
     # --- steps ---------------------------------------------------------------------
     def _visible(self, ctx: TurnContext, module: Module) -> bool:
@@ -77,7 +196,9 @@ class AwarenessFlow:
                                          "awareness.resume", title=current.button))
         buttons.append(ctx.button("menu", "common.menu"))
         key = "awareness.topics_progress" if done else "awareness.topics"
-        text = ctx.t(key, done=len(done & {m.id for m in modules}), total=len(modules))
+        total = len(modules)
+        text = ctx.t(key, done=len(done & {m.id for m in modules}), total=total,
+                     count=plural(ctx.t("awareness.topics_count"), ctx.lang, total))
         return Step(messages=[ctx.say_text(text, *buttons)], flow="awareness",
                     state="awareness.topics")
 
@@ -100,14 +221,15 @@ class AwarenessFlow:
             return Step(messages=[ctx.say_text(text, *buttons)], flow="awareness",
                         state="awareness.reading", data=data, events=events)
         events.append(ModuleCompleted(module.id))
-        sources = "\n".join(
-            f"• {s.title}" + (f" — {s.url}" if s.url else "") for s in module.sources
-        )
+        end_text = self._sources_line(ctx, len(module.sources))
+        if module.questions:
+            end_text += "\n" + ctx.t("awareness.ask_more")
         end = ctx.say_text(
-            ctx.t("awareness.sources", sources=sources) + "\n\n" + ctx.t("awareness.useful"),
+            end_text + "\n\n" + ctx.t("awareness.useful"),
             ctx.button(f"aw:rate:{module.id}:1", "common.yes"),
             ctx.button(f"aw:rate:{module.id}:0", "common.no"),
             *([ctx.button(f"aw:quiz:{module.id}", "awareness.quiz_button")] if module.quiz else []),
+            ctx.button(f"aw:src:{module.id}", "awareness.sources_button"),
         )
         return Step(messages=[ctx.say_text(text), end], flow="awareness",
                     state="awareness.finished", data=data, events=events)
@@ -132,7 +254,8 @@ class AwarenessFlow:
         text = ctx.t("awareness.thanks_rating") + "\n\n" + ctx.t("awareness.what_next")
         return Step(
             messages=[ctx.say_text(text, *self._suggestions(ctx, module_id))],
-            flow="awareness", state="awareness.next", events=[ModuleRated(module_id, useful)],
+            flow="awareness", state="awareness.next", data={"module": module_id},
+            events=[ModuleRated(module_id, useful)],
         )
 
     def _quiz_item(self, ctx: TurnContext, module_id: str, index: int) -> Step:
@@ -166,4 +289,4 @@ class AwarenessFlow:
                         data=nxt.data, events=[event])
         done = ctx.say_text(ctx.t("awareness.quiz_done"), *self._suggestions(ctx, module_id))
         return Step(messages=[feedback, done], flow="awareness", state="awareness.next",
-                    events=[event])
+                    data={"module": module_id}, events=[event])
