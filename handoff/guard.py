@@ -31,6 +31,7 @@ SESSION_COOKIE = "sanad_console"
 LOGIN_COOKIE = "sanad_login"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
+REASON_HEADER = "X-Access-Reason"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; object-src 'none'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 SECURITY_HEADERS = {
@@ -61,7 +62,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
     if is_https(request):  # browsers must never try the console over plain HTTP again
         headers["Strict-Transport-Security"] = HSTS
     try:
-        response = await handler(request)
+        with audit.serving(request_info(request)):
+            response = await handler(request)
     except web.HTTPException as exc:
         exc.headers.update(headers)
         raise
@@ -70,6 +72,20 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
         response = json_error(500, "internal error")
     response.headers.update(headers)
     return response
+
+
+def request_info(request: web.Request) -> audit.RequestInfo:
+    """What every audit row of this request carries: the client address (behind trusted
+    proxies, the real client's) and the reason given for opening a case, if any."""
+    reason = request.query.get("reason") or request.headers.get(REASON_HEADER)
+    client = context_of(request).proxies.client_of(request)[:64]
+    return audit.RequestInfo(client=client, reason=audit.clean_reason(reason))
+
+
+def auth_policy(request: web.Request) -> auth.AuthPolicy:
+    """The login policy in force (production always requires the second factor)."""
+    ctx = context_of(request)
+    return auth.enforced(ctx.policy, ctx.sanad.settings.environment)
 
 
 def json_response(data: Any, status: int = 200) -> web.Response:
@@ -101,13 +117,17 @@ def same_secret(given: str | None, expected: str | None) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-async def session_principal(request: web.Request, *, touch: bool = True) -> Principal | None:
+async def session_principal(request: web.Request, *, touch: bool = True,
+                            pending: bool = False) -> Principal | None:
+    """The session's principal; with ``pending``, only a session still waiting for its
+    second factor (the TOTP pages)."""
     raw = request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
     ctx = context_of(request)
     async with ctx.store.session() as db:
-        return await auth.principal_for_session(db, raw, ctx.policy, touch=touch)
+        return await auth.principal_for_session(db, raw, auth_policy(request), touch=touch,
+                                                pending=pending)
 
 
 async def api_principal(request: web.Request) -> Principal | None:
@@ -123,7 +143,8 @@ async def api_principal(request: web.Request) -> Principal | None:
 
 def api_route(handler: PrincipalHandler) -> Handler:
     """JSON API: 401 without credentials, 403 with a cookie session but no CSRF header on a
-    POST, 403 for roles without case access."""
+    POST, 403 for roles without case access or a token without the scope (``cases:read`` to
+    GET, ``cases:write`` to POST)."""
 
     @wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
@@ -137,6 +158,9 @@ def api_route(handler: PrincipalHandler) -> Handler:
             return json_error(403, "missing or invalid X-CSRF-Token")
         if not principal.handles_cases:
             return json_error(403, "your role has no access to cases")
+        scope = "cases:read" if request.method in ("GET", "HEAD") else "cases:write"
+        if scope not in principal.scopes:
+            return json_error(403, f"this token lacks the {scope} scope")
         try:
             return await handler(request, principal)
         except CaseNotFound:
