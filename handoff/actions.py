@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.content import ContentLibrary
+from bot.store import user_keys
 from bot.store.crypto import FieldCipher
 from bot.store.models import Case
 from bot.store.repository import as_utc, utcnow
@@ -233,7 +234,8 @@ async def add_note(db: AsyncSession, cipher: FieldCipher, case_id: int, author: 
                    text: str) -> None:
     """A private note for colleagues; sealed at rest, never sent to the user."""
     cleaned = _clean_text(text, required=True)
-    await get_case(db, case_id)
+    case = await get_case(db, case_id)
+    cipher = await user_keys.cipher_for_user(db, cipher, case.user_id)  # the person's data key
     db.add(CaseNote(case_id=case_id, author=author, kind="note",
                     text_enc=cipher.encrypt_text(cleaned, context=NOTES_CONTEXT),
                     created_at=utcnow()))
@@ -245,7 +247,8 @@ async def refer(db: AsyncSession, cipher: FieldCipher, content: ContentLibrary, 
     if content.service(service_id) is None:
         raise InvalidInput(f"unknown service {service_id!r}")
     cleaned = _clean_text(text, required=False)
-    await get_case(db, case_id)
+    case = await get_case(db, case_id)
+    cipher = await user_keys.cipher_for_user(db, cipher, case.user_id)  # the person's data key
     db.add(CaseNote(
         case_id=case_id, author=author, kind="referral", service_id=service_id,
         text_enc=cipher.encrypt_text(cleaned, context=NOTES_CONTEXT) if cleaned else None,
@@ -254,6 +257,7 @@ async def refer(db: AsyncSession, cipher: FieldCipher, content: ContentLibrary, 
 
 
 async def notes(db: AsyncSession, cipher: FieldCipher, case_id: int) -> list[NoteView]:
+    cipher = await user_keys.cipher_for_case(db, cipher, case_id)  # the person's data key
     rows = await db.scalars(select(CaseNote).where(CaseNote.case_id == case_id)
                             .order_by(CaseNote.created_at, CaseNote.id))
     return [NoteView(

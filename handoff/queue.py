@@ -2,10 +2,17 @@
 
 A user with an open case joins it instead of opening another; a more urgent request raises the
 open case's priority. Nothing here stores a platform id: cases point at the pseudonymous user.
+
+A case's indicators (the person's yes-answers and the safety layer's coercion indicators) are
+sealed under the person's data key (``cases.indicators_enc``, ``bot.store.user_keys``): they
+are opened only by the reads below, which ``handoff.reads`` role-checks and audits, and they
+become unreadable in every copy of the database once the person erases their data.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -16,9 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Subquery
 
 from bot.messages import HandoffRequested
-from bot.store.models import Case, CaseMessage, User
+from bot.store import user_keys
+from bot.store.crypto import DecryptionError, FieldCipher
+from bot.store.models import Case, CaseMessage, User, UserKey
 from bot.store.repository import TurnTransaction, as_utc, utcnow
 from handoff.policy import UNCLAIMED
+
+log = logging.getLogger(__name__)
+INDICATORS_CONTEXT = b"cases.indicators"
 
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 OPEN_STATUSES = ("waiting", "claimed", "transferred")
@@ -126,11 +138,40 @@ def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def seal_indicators(cipher: FieldCipher, indicators: list[str]) -> bytes | None:
+    """The indicator ids sealed (None when there are none: nothing to hide, nothing stored)."""
+    if not indicators:
+        return None
+    return cipher.encrypt(json.dumps(indicators).encode(), context=INDICATORS_CONTEXT)
+
+
+def open_indicators(cipher: FieldCipher, case: Case) -> tuple[str, ...]:
+    """The case's indicator ids; () when it has none or its person's key is gone (erased:
+    the rows are unreadable by design, nothing else can be shown)."""
+    if case.indicators_enc is None:
+        return ()
+    try:
+        return tuple(json.loads(cipher.decrypt(case.indicators_enc,
+                                               context=INDICATORS_CONTEXT)))
+    except DecryptionError:
+        log.warning("queue: indicators of case %s cannot be opened", case.id)
+        return ()
+
+
+async def indicators_of(db: AsyncSession, case: Case,
+                        cipher: FieldCipher | None = None) -> tuple[str, ...]:
+    """Open one case's indicators with its person's data key (for an audited read)."""
+    master = cipher or user_keys.master_of(db)
+    return open_indicators(await user_keys.cipher_for_user(db, master, case.user_id), case)
+
+
 def summarize(case: Case, *, contact_paused: bool = False, times: ThreadTimes = ThreadTimes(),
-              window: ReplyWindow | None = None) -> CaseSummary:
+              window: ReplyWindow | None = None,
+              indicators: tuple[str, ...] = ()) -> CaseSummary:
+    """A case as lists show it; ``indicators`` are the opened ones (``indicators_of``)."""
     return CaseSummary(
         id=case.id, alias=case.alias, status=case.status, priority=case.priority,
-        risk_level=case.risk_level, indicators=tuple(case.indicators or ()),
+        risk_level=case.risk_level, indicators=indicators,
         language=case.language, channel=case.channel, created_at=as_utc(case.created_at),
         claimed_at=as_utc(case.claimed_at) if case.claimed_at else None, assignee=case.assignee,
         contact_paused=contact_paused, trigger=trigger_of(case.reason),
@@ -160,7 +201,8 @@ def new_alias() -> str:
 async def open_or_join(tx: TurnTransaction, request: HandoffRequested) -> Case:
     """Open a case for the turn's user, or join (and if needed escalate) their open one."""
     user = tx.user
-    return await _open_or_join(tx.db, user.id, user.language, user.channel, request)
+    return await _open_or_join(tx.db, user.id, user.language, user.channel, request,
+                               tx.user_cipher)
 
 
 async def raise_to_urgent(db: AsyncSession, *, user_id: int,
@@ -170,12 +212,13 @@ async def raise_to_urgent(db: AsyncSession, *, user_id: int,
     user = await db.get(User, user_id)
     if user is None:
         return None
+    cipher = await user_keys.cipher_for_user(db, user_keys.master_of(db), user_id)
     return await _open_or_join(db, user_id, user.language, user.channel,
-                               HandoffRequested(priority="urgent", reason=reason))
+                               HandoffRequested(priority="urgent", reason=reason), cipher)
 
 
 async def _open_or_join(db: AsyncSession, user_id: int, language: str | None, channel: str,
-                        request: HandoffRequested) -> Case:
+                        request: HandoffRequested, cipher: FieldCipher) -> Case:
     case = await db.scalar(
         select(Case).where(Case.user_id == user_id, Case.status.in_(OPEN_STATUSES))
         .order_by(Case.id.desc()).limit(1)
@@ -185,7 +228,8 @@ async def _open_or_join(db: AsyncSession, user_id: int, language: str | None, ch
         case = Case(
             user_id=user_id, alias=new_alias(), status="waiting",
             priority=request.priority, priority_rank=rank, reason=request.reason,
-            risk_level=request.risk_level, indicators=list(request.indicators),
+            risk_level=request.risk_level,
+            indicators_enc=seal_indicators(cipher, list(request.indicators)),
             language=language or "ar", channel=channel, created_at=utcnow(),
         )
         db.add(case)
@@ -195,7 +239,11 @@ async def _open_or_join(db: AsyncSession, user_id: int, language: str | None, ch
         case.priority, case.priority_rank = request.priority, rank
     if request.risk_level and not case.risk_level:
         case.risk_level = request.risk_level
-    case.indicators = list(dict.fromkeys([*(case.indicators or []), *request.indicators]))
+    if request.indicators:
+        known = open_indicators(cipher, case)
+        merged = list(dict.fromkeys([*known, *request.indicators]))
+        if merged != list(known):
+            case.indicators_enc = seal_indicators(cipher, merged)
     return case
 
 
@@ -208,7 +256,7 @@ async def add_user_message(tx: TurnTransaction, text: str) -> None:
         return
     tx.db.add(CaseMessage(
         case_id=case.id, sender="user",
-        text_enc=tx.cipher.encrypt_text(text, context=b"case_messages.text"),
+        text_enc=tx.user_cipher.encrypt_text(text, context=b"case_messages.text"),
         created_at=utcnow(),
     ))
 
@@ -239,7 +287,7 @@ async def forget_user(tx: TurnTransaction) -> None:
     )
     await tx.db.execute(
         update(Case).where(Case.user_id == user_id)
-        .values(user_id=None, indicators=[], labels=[])
+        .values(user_id=None, indicators_enc=None, labels=[])
     )
 
 
@@ -310,25 +358,32 @@ def _times(last_user: datetime | None, waiting_since: datetime | None,
 
 
 async def list_cases(db: AsyncSession, selection: Selection = Selection(), *,
-                     include_closed: bool = False,
-                     now: datetime | None = None) -> list[CaseSummary]:
+                     include_closed: bool = False, now: datetime | None = None,
+                     cipher: FieldCipher | None = None) -> list[CaseSummary]:
     """The selected cases (by default the open queue), highest priority first, then oldest
-    first, each with its thread times and reply window: one statement, whatever the count.
+    first, each with its thread times, reply window and opened indicators (each person's
+    data key unwrapped once for the list): one statement, whatever the count.
 
-    ``include_closed`` (kept for older callers) drops the status filter."""
+    ``include_closed`` (kept for older callers) drops the status filter; ``cipher`` is the
+    master cipher (default: the one of the ``Store`` session ``db``)."""
     if include_closed:
         selection = replace(selection, statuses=None)
     conditions = selection.conditions()
     times = thread_times(select(Case.id).where(*conditions))
     query = (select(Case, User.contact_paused_at, User.last_inbound_at, times.c.last_user,
-                    times.c.waiting_since, times.c.last_at)
+                    times.c.waiting_since, times.c.last_at, UserKey.key_enc)
              .outerjoin(User, User.id == Case.user_id)
+             .outerjoin(UserKey, UserKey.user_id == Case.user_id)
              .outerjoin(times, times.c.case_id == Case.id)
              .where(*conditions).order_by(*selection.ordering()))
     moment = now or utcnow()
+    ring = user_keys.KeyRing(cipher or user_keys.master_of(db))
     return [summarize(row.Case, contact_paused=row.contact_paused_at is not None,
                       times=_times(row.last_user, row.waiting_since, row.last_at),
-                      window=reply_window(row.Case.channel, row.last_inbound_at, moment))
+                      window=reply_window(row.Case.channel, row.last_inbound_at, moment),
+                      indicators=open_indicators(
+                          ring.cipher(row.key_enc) if row.Case.indicators_enc else ring.master,
+                          row.Case))
             for row in await db.execute(query)]
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.i18n import UiCatalog
 from bot.messages import Button, Outbound
 from bot.outbox import enqueue
+from bot.store import user_keys
 from bot.store.crypto import FieldCipher
 from bot.store.models import Case, CaseMessage, OutboxMessage
 from bot.store.repository import PAUSED, as_utc, utcnow
@@ -59,18 +60,21 @@ async def reply(
     if case is None or case.status == "closed" or case.user_id is None:
         raise CaseNotOpen(case_id)
     key = f"case:{case.id}:{uuid.uuid4().hex}"
+    # The thread is the person's: sealed under their data key (crypto-shredded on erasure).
+    thread_cipher = await user_keys.cipher_for_user(db, cipher, case.user_id)
     db.add(CaseMessage(case_id=case.id, sender="caseworker", author=author,
-                       text_enc=cipher.encrypt_text(text, context=_CONTEXT),
+                       text_enc=thread_cipher.encrypt_text(text, context=_CONTEXT),
                        created_at=utcnow(), outbox_key=key))
     message = Outbound(
         text=ui.text(case.language, "handoff.caseworker_says", text=text),
         buttons=(Button(id="ho:end", title=ui.text(case.language, "handoff.end_button")),),
     )
-    await enqueue(db, cipher, user_id=case.user_id, channel=case.channel, kind="caseworker",
+    await enqueue(db, thread_cipher, user_id=case.user_id, channel=case.channel, kind="caseworker",
                   messages=[message], idempotency_key=key)
 
 
 async def thread(db: AsyncSession, *, cipher: FieldCipher, case_id: int) -> list[ThreadMessage]:
+    cipher = await user_keys.cipher_for_case(db, cipher, case_id)  # the person's data key
     rows = await db.execute(
         select(CaseMessage, OutboxMessage.status)
         .outerjoin(OutboxMessage, OutboxMessage.idempotency_key == CaseMessage.outbox_key)

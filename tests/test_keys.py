@@ -1,5 +1,6 @@
 """Key rotation: everything sealed with the old key is re-sealed and readable with the new one
-alone, and users keep their pseudonymous ids."""
+alone, and users keep their pseudonymous ids. Users' data keys are re-wrapped, and what they
+seal is left as it is (and still opens)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from sqlalchemy import select
 
 from bot.app import build
 from bot.messages import Inbound
-from bot.store.crypto import FieldCipher
+from bot.store.crypto import FieldCipher, is_user_sealed
 from bot.store.keys import context_of, rotate, sealed_columns
+from bot.store.models import UserKey
+from bot.store.user_keys import unwrap
 from nlu import EmbeddedNLU
 from tests.conftest import make_settings
 
@@ -33,8 +36,11 @@ async def test_rotation_reseals_every_encrypted_column(tmp_path: Path,
     rotated = replace(before, secret_key=NEW, old_secret_keys=(OLD,), pseudonym_key=OLD)
     app = await build(rotated, nlu=embedded_nlu)
     counts = await rotate(app.store)
-    assert counts["sessions.data_enc"] == 1 and counts["users.address_enc"] == 1
-    assert counts["screening_results.answers_enc"] == 1 and counts["case_messages.text_enc"] == 1
+    assert counts["user_keys.key_enc"] == 1
+    # Sealed under the user's data key: the master key's rotation leaves them be.
+    assert counts["users.address_enc"] == 0 and counts["outbox.payload_enc"] == 0
+    assert counts["sessions.data_enc"] == 0 and counts["screening_results.answers_enc"] == 0
+    assert counts["case_messages.text_enc"] == 0 and counts["cases.indicators_enc"] == 0
     assert sum((await rotate(app.store)).values()) == 0, "a second run has nothing left to do"
     await app.aclose()
 
@@ -42,9 +48,15 @@ async def test_rotation_reseals_every_encrypted_column(tmp_path: Path,
     app = await build(after, nlu=embedded_nlu)
     only_new = FieldCipher(NEW)
     async with app.store.session() as db:
+        [wrapped] = (await db.scalars(select(UserKey.key_enc))).all()
+        data_key = unwrap(only_new, wrapped)
+        opened = 0
         for table, column in sealed_columns():
             for blob in await db.scalars(select(column).where(column.is_not(None))):
-                only_new.decrypt(blob, context=context_of(table, column))
+                cipher = data_key if is_user_sealed(blob) else only_new
+                cipher.decrypt(blob, context=context_of(table, column))
+                opened += is_user_sealed(blob)
+        assert opened >= 4, "the user's own rows open through the re-wrapped data key"
     turn = await app.engine.handle_turn(
         Inbound(user=app.store.user_ref("terminal", "rotating"), text="/mydata"))
     assert "open" in turn.outbound[0].text, "same user, same open case after rotation"

@@ -86,7 +86,7 @@ async def test_delete_my_data_leaves_nothing_that_identifies_the_user(
         assert (mark.language, mark.age_band, mark.governorate, mark.joined_via) == (
             None, None, None, None)
         case = (await db.scalars(select(Case))).one()
-        assert case.user_id is None and case.status == "closed" and case.indicators == []
+        assert case.user_id is None and case.status == "closed" and case.indicators_enc is None
         assert await db.scalar(select(func.count()).select_from(EventRecord)
                                .where(EventRecord.user_id.is_not(None))) == 0
     await app.store.engine.dispose()

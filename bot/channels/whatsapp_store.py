@@ -46,7 +46,7 @@ from bot.outbox import MAX_ATTEMPTS, enqueue
 from bot.outbox import _open as open_payload  # as bot.outreach.sender does: one payload format
 from bot.outreach import consent, records
 from bot.outreach.models import CampaignDelivery
-from bot.store import direct
+from bot.store import direct, user_keys
 from bot.store.models import Base, EventRecord, OutboxMessage, User
 from bot.store.repository import (
     Store,
@@ -268,7 +268,8 @@ async def _send_again(db: AsyncSession, store: Store, message: WhatsAppMessage,
     """A row of one message goes out again as it is, after a backoff (its tracked messages
     are let go: the new sending speaks for it), while it has attempts left. From a row of
     several, only the failed one, in a row of its own: what did arrive is not repeated."""
-    messages = open_payload(store.cipher, row.payload_enc)
+    cipher = await user_keys.cipher_for_user(db, store.cipher, row.user_id)  # the user's key
+    messages = open_payload(cipher, row.payload_enc)
     error = f"whatsapp:{code}"
     if len(messages) <= 1:
         if row.attempts >= MAX_ATTEMPTS:
@@ -281,7 +282,7 @@ async def _send_again(db: AsyncSession, store: Store, message: WhatsAppMessage,
     if not 0 <= message.position < len(messages):
         return False
     message.outbox_id = None
-    return await enqueue(db, store.cipher, user_id=row.user_id, channel=CHANNEL, kind=row.kind,
+    return await enqueue(db, cipher, user_id=row.user_id, channel=CHANNEL, kind=row.kind,
                          messages=[messages[message.position]],
                          idempotency_key=f"{RETRY_PREFIX}{message.message_key}"[:96])
 
@@ -382,7 +383,8 @@ async def queue_replies(store: Store, user_key: str, messages: Sequence[Outbound
         user_id = await db.scalar(select(User.id).where(User.key == user_key))
         if user_id is None:
             return False
-        return await enqueue(db, store.cipher, user_id=user_id, channel=CHANNEL, kind="reply",
+        cipher = await user_keys.cipher_for_user(db, store.cipher, user_id)  # the user's key
+        return await enqueue(db, cipher, user_id=user_id, channel=CHANNEL, kind="reply",
                              messages=messages, idempotency_key=idempotency_key)
 
 
@@ -428,7 +430,9 @@ async def move_user(store: Store, user_key: str, new_key: str, address: str) -> 
     async with store.session() as db:
         if await db.scalar(select(User.id).where(User.key == new_key)) is not None:
             return False
-        sealed = store.cipher.encrypt_text(address, context=b"users.address")
+        user_id = await db.scalar(select(User.id).where(User.key == user_key))
+        cipher = await user_keys.cipher_for_user(db, store.cipher, user_id)  # the user's key
+        sealed = cipher.encrypt_text(address, context=b"users.address")
         result = await db.execute(update(User).where(User.key == user_key)
                                   .values(key=new_key, address_enc=sealed))
     return bool(result.rowcount)  # type: ignore[attr-defined]

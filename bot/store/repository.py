@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from bot.config import Settings
 from bot.messages import UserRef
-from bot.store import direct, retention
+from bot.store import direct, retention, user_keys
 from bot.store.batching import WriteBatch
-from bot.store.crypto import FieldCipher, Pseudonymizer
+from bot.store.crypto import FieldCipher, Pseudonymizer, UserCipher
 from bot.store.db import DatabaseUnavailable, checkpoint, json_dumps
 from bot.store.models import (
     Case,
@@ -38,6 +38,7 @@ from bot.store.models import (
     Session,
     Subscription,
     User,
+    UserKey,
 )
 from bot.store.transactions import transactions_for
 
@@ -152,8 +153,11 @@ def _load_query(dialect: str) -> Any:
     )
     topics = (select(subscriptions.c.topics).where(subscriptions.c.user_id == _USERS.c.id)
               .scalar_subquery())
+    keys = table_of(UserKey)
+    data_key = select(keys.c.key_enc).where(keys.c.user_id == _USERS.c.id).scalar_subquery()
     query = (select(*(_USERS.c[name] for name in _USER_COLUMNS),
-                    *(_SESSIONS.c[name] for name in _SESSION_COLUMNS), open_case, topics)
+                    *(_SESSIONS.c[name] for name in _SESSION_COLUMNS), open_case, topics,
+                    data_key)
              .select_from(_USERS.outerjoin(_SESSIONS, _SESSIONS.c.user_id == _USERS.c.id))
              .where(_USERS.c.key == bindparam("user_key")))
     return query.with_for_update(of=_USERS) if dialect == "postgresql" else query
@@ -174,6 +178,10 @@ def _insert_user_query(dialect: str) -> Any:
     return (insert(_USERS).values(_params("key", "channel", "created_at", "last_active_at",
                                           "language_locked", "unreachable"))
             .returning(_USERS.c.id))
+
+
+def _insert_key_query(dialect: str) -> Any:
+    return insert(table_of(UserKey)).values(_params("user_id", "key_enc", "created_at"))
 
 
 def _touch_user_query(dialect: str) -> Any:
@@ -238,6 +246,7 @@ _PROGRESS = direct.Statement("progress", _progress_query)
 _CLAIM = direct.Statement("claim", _claim_query)
 _INSERT_USER = direct.Statement("insert-user", _insert_user_query)
 _TOUCH_USER = direct.Statement("touch-user", _touch_user_query)
+_INSERT_KEY = direct.Statement("insert-key", _insert_key_query)
 _UPDATE_SESSION = direct.Statement("update-session", _update_session_query)
 _INSERT_SESSION = direct.Statement("insert-session", _insert_session_query)
 _INSERT_EVENTS = direct.Statement("insert-events", _insert_events_query)
@@ -299,7 +308,8 @@ class Store:
         self.engine = engine
         self.cipher = cipher
         self.pseudonyms = pseudonyms
-        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False,
+                                               info={user_keys.SESSION_CIPHER: cipher})
         self._locks = KeyedLocks()
         self._transactions = transactions_for(engine)
         self._delivered = WriteBatch(self._transactions, _write_delivered)
@@ -428,6 +438,7 @@ class TurnTransaction:
         self.cipher = cipher
         self.pseudonyms = pseudonyms
         self._user: UserRow | None = None
+        self._user_cipher: UserCipher | None = None
         # Buffered for finish(): user columns changed this turn (one UPDATE) and events (one
         # INSERT).
         self._user_changes: dict[str, Any] = {}
@@ -443,7 +454,8 @@ class TurnTransaction:
         never the turn's transaction, which the store commits."""
         if self._db is None:
             self._db = AsyncSession(bind=self.connection, expire_on_commit=False,
-                                    join_transaction_mode=self._join_mode)
+                                    join_transaction_mode=self._join_mode,
+                                    info={user_keys.SESSION_CIPHER: self.cipher})
         return self._db
 
     async def close(self) -> None:
@@ -468,23 +480,34 @@ class TurnTransaction:
         now = utcnow()
         key, channel = self.ref.key, self.ref.channel
         claimed = {"channel": channel, "message_id": claim, "created_at": now}
+        master = self.cipher
 
-        def read(cursor: direct.Cursor) -> tuple[direct.Row | None, list[direct.Row], int] | None:
+        def new_key(cursor: direct.Cursor, user_id: int) -> UserCipher:
+            """The user has no data key yet (new, or back after an erasure): make one."""
+            cipher, wrapped = user_keys.create(master)
+            cursor.execute(_INSERT_KEY, {"user_id": user_id, "key_enc": wrapped,
+                                         "created_at": now})
+            return cipher
+
+        def read(cursor: direct.Cursor
+                 ) -> tuple[direct.Row | None, list[direct.Row], int, UserCipher] | None:
             if claim and not cursor.execute(_CLAIM, claimed):
                 return None
             found = cursor.one(_LOAD, {"user_key": key})
             if found is not None:
-                return found, cursor.all(_PROGRESS, {"user_id": found[0]}), found[0]
+                cipher = (user_keys.unwrap(master, found[-1]) if found[-1] is not None
+                          else new_key(cursor, found[0]))
+                return found, cursor.all(_PROGRESS, {"user_id": found[0]}), found[0], cipher
             created = cursor.one(_INSERT_USER, {
                 "key": key, "channel": channel, "created_at": now, "last_active_at": now,
                 "language_locked": False, "unreachable": False})
             assert created is not None
-            return None, [], int(created[0])
+            return None, [], int(created[0]), new_key(cursor, int(created[0]))
 
         loaded = await self._run(read)
         if loaded is None:
             return None
-        found, progress, user_id = loaded
+        found, progress, user_id, self._user_cipher = loaded
         is_new = found is None
         if found is None:
             user, session, open_case, topics = UserRow(user_id, key, channel), None, None, None
@@ -492,10 +515,11 @@ class TurnTransaction:
             n = len(_USER_COLUMNS)
             user = UserRow(key=key, **dict(zip(_USER_COLUMNS, found[:n], strict=True)))
             session = found[n:n + len(_SESSION_COLUMNS)]
-            open_case, topics = found[-2], found[-1]
+            open_case, topics = found[-3], found[-2]
         self._user = user
         if address is not None and user.address_enc is None:
-            self._set_user(address_enc=self.cipher.encrypt_text(address, context=b"users.address"))
+            self._set_user(address_enc=self.user_cipher.encrypt_text(  # shredded on erasure
+                address, context=b"users.address"))
         self._touch_at = now  # last_active_at, last_inbound_at, unreachable: in finish()
 
         conversation = Conversation()
@@ -504,7 +528,8 @@ class TurnTransaction:
             _, flow, state, data_enc, offered = session
             data: dict[str, Any] = {}
             if data_enc:
-                data = orjson.loads(self.cipher.decrypt(data_enc, context=b"sessions.data"))
+                data = orjson.loads(self.user_cipher.decrypt(data_enc,
+                                                             context=b"sessions.data"))
             conversation = Conversation(
                 flow=flow, state=state, data=data,
                 offered=[(str(b[0]), str(b[1])) for b in offered or []],
@@ -529,6 +554,14 @@ class TurnTransaction:
         if self._user is None:
             raise RuntimeError("load() first")
         return self._user
+
+    @property
+    def user_cipher(self) -> UserCipher:
+        """Seals the turn's user's own data under their data key (``bot.store.user_keys``);
+        it opens master-sealed blobs too. ``cipher`` stays the master key's."""
+        if self._user_cipher is None:
+            raise RuntimeError("load() first (or the user was erased in this turn)")
+        return self._user_cipher
 
     def _set_user(self, **values: Any) -> None:
         """Change user columns: the loaded row shows them at once, the database gets them in
@@ -612,7 +645,8 @@ class TurnTransaction:
         """The conversation's new state: written by :meth:`finish` with the turn's other
         buffered writes."""
         sealed = (
-            self.cipher.encrypt(json_dumps(conversation.data).encode(), context=b"sessions.data")
+            self.user_cipher.encrypt(json_dumps(conversation.data).encode(),
+                                     context=b"sessions.data")
             if conversation.data else None
         )
         self._saved = {"uid": self.user.id, "flow": conversation.flow,
@@ -647,7 +681,7 @@ class TurnTransaction:
         await self._run(lambda cursor: cursor.execute(statement, values))
 
     def add_screening_result(self, risk_level: str, score: int, payload: dict[str, Any]) -> None:
-        sealed = self.cipher.encrypt(
+        sealed = self.user_cipher.encrypt(
             json.dumps(payload, ensure_ascii=False).encode(), context=b"screening_results.answers"
         )
         self.db.add(ScreeningResult(
@@ -678,6 +712,9 @@ class TurnTransaction:
         self._user_changes = {}
         message_ids = tuple(await self.db.scalars(
             select(PlatformMessage.message_id).where(PlatformMessage.user_id == user_id)))
+        # Crypto-shredding first: without the data key, no copy of the user's sealed rows
+        # (WAL, dead tuples, backups) opens any more, whatever the deletes below leave behind.
+        await user_keys.forget(self.db, [user_id])
         await self.db.execute(update(EventRecord).where(EventRecord.user_id == user_id)
                               .values(user_id=None))
         for model in (ScreeningResult, Progress, PlatformMessage, Subscription, OutboxMessage,
@@ -692,6 +729,7 @@ class TurnTransaction:
                          last_active_at=now, contact_paused_at=now, language_locked=False,
                          unreachable=False))
         self._user = None
+        self._user_cipher = None
         self._has_session = False
         self._touch_at = None
         return message_ids

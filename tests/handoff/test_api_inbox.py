@@ -307,7 +307,7 @@ async def test_reopen_sends_an_unheld_case_back_to_the_queue_unless_the_person_m
         old = await db.get(Case, ended)
         assert old is not None
         db.add(Case(user_id=old.user_id, alias=old.alias, status="waiting", priority="normal",
-                    priority_rank=2, reason="user_request", indicators=[], language="ar",
+                    priority_rank=2, reason="user_request", language="ar",
                     channel="terminal", created_at=utcnow()))
     status, body = await sup.call("POST", f"/api/cases/{ended}/reopen")
     assert status == 409 and "another open case" in body["error"]

@@ -87,7 +87,7 @@ async def seed(sanad: Sanad, now: datetime) -> None:
                 if i < len(waits):
                     db.add(Case(user_id=user.id, alias=f"S-{channel[:2]}{i}", status="claimed",
                                 priority="high", priority_rank=1, reason="screening",
-                                risk_level="high", indicators=[], language="ar",
+                                risk_level="high", language="ar",
                                 channel=channel, assignee="cw1", created_at=at,
                                 claimed_at=at + timedelta(minutes=waits[i])))
                 db.add(CampaignDelivery(

@@ -49,7 +49,7 @@ async def seed(url: str) -> None:
         cases: list[dict[str, object]] = [{
                   "user_id": user_id, "alias": f"S-{i:05d}", "status": "waiting",
                   "priority": "urgent" if i < OVERDUE_CASES else "normal", "priority_rank": 0,
-                  "reason": "asked", "indicators": [], "language": "ar", "channel": "telegram",
+                  "reason": "asked", "language": "ar", "channel": "telegram",
                   "created_at": now - timedelta(hours=2)} for i in range(OVERDUE_CASES * 2)]
         case_ids = list((await conn.execute(insert(Case).returning(Case.id), cases)).scalars())
         await conn.execute(insert(CaseMessage), [
