@@ -42,6 +42,8 @@ class CaseRow:
     language_label: str
     channel_label: str
     contact_paused: bool = False
+    unanswered: bool = False
+    """The person wrote last and no one has answered yet (the queue's "new message")."""
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Labels:
             assignee=case.assignee, mine=holds(principal, case),
             language_label=self.of("language", case.language),
             channel_label=self.of("channel", case.channel),
-            contact_paused=case.contact_paused,
+            contact_paused=case.contact_paused, unanswered=case.times.unanswered,
         )
 
     def queue(self, principal: Principal, cases: Iterable[CaseSummary], escalated: set[int],
