@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.content import ContentError, ContentLibrary
+from bot.content.review_store import start_gated
 from bot.engine import Engine
 from bot.flood import FloodGuard
 from bot.i18n import UiCatalog
@@ -55,6 +56,9 @@ async def build(settings: Settings, *, migrate: bool = True,
     if migrate:
         await upgrade(engine)
     store = Store.from_settings(settings, engine)
+    if content.gated:  # production: serve only what a reviewer approved (content-review.md)
+        async with store.session() as db:
+            await start_gated(content, db)
     if nlu is None:
         nlu = build_backend(
             settings.nlu_backend, rasa_url=settings.rasa_url, cache_dir=settings.cache_dir

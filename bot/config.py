@@ -102,6 +102,10 @@ class Settings:
     port: int = 8080
     sla_urgent_minutes: int = 5
     sla_high_minutes: int = 30
+    dp_epsilon: float = 0.5
+    """Privacy loss of one differentially private indicators release (SANAD_DP_EPSILON)."""
+    dp_budget: float = 1.0
+    """Total privacy loss allowed per day of data, over all its releases (SANAD_DP_BUDGET)."""
     telegram_rate: float = 25.0
     """Campaign messages per second on Telegram, across all workers (SANAD_TELEGRAM_RATE)."""
     whatsapp_rate: float = 60.0
@@ -196,6 +200,8 @@ class Settings:
             port=_int(env, "PORT", 8080, minimum=1),
             sla_urgent_minutes=_int(env, "SANAD_SLA_URGENT_MIN", 5, minimum=1),
             sla_high_minutes=_int(env, "SANAD_SLA_HIGH_MIN", 30, minimum=1),
+            dp_epsilon=_rate(env, "SANAD_DP_EPSILON", 0.5),
+            dp_budget=_rate(env, "SANAD_DP_BUDGET", 1.0),
             telegram_rate=_rate(env, "SANAD_TELEGRAM_RATE", 25.0),
             whatsapp_rate=_rate(env, "SANAD_WHATSAPP_RATE", 60.0),
             outbox_lease_seconds=_outbox_lease(env),

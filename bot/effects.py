@@ -22,6 +22,7 @@ from bot.messages import (
     ModuleProgressed,
     ModuleRated,
     QuickExit,
+    ReferralConsentAnswered,
     RelayedToCase,
     ScreeningCompleted,
     Subscribed,
@@ -29,11 +30,12 @@ from bot.messages import (
 )
 from bot.store.repository import TurnTransaction
 from handoff import queue
+from handoff.referrals import service as referrals
 
 # Fields that never go into the analytics events table: free text, screening answers, and
 # what would profile a person (the indicators they said yes to, their age band, where they
 # live). The user's own rows keep what the service needs (sealed screening results, cases).
-_PRIVATE_FIELDS = {"answers", "text", "indicators", "age_band", "governorate"}
+_PRIVATE_FIELDS = {"answers", "text", "indicators", "age_band", "governorate", "token"}
 
 
 def _public_data(event: Event) -> dict[str, Any]:
@@ -85,11 +87,16 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> Effects
                 await tx.unsubscribe()
             case HandoffEnded():
                 await queue.end_by_user(tx)
+            case ReferralConsentAnswered(referral_id=referral_id, answer=answer, token=token):
+                await referrals.answer_in_chat(tx.db, tx.cipher, user_id=tx.user.id,
+                                               referral_id=referral_id, token=token,
+                                               answer=answer)
             case QuickExit():
                 tx.pause_contact()
             case ContactResumed():
                 await tx.resume_contact()
             case DataErased():
+                await referrals.forget_user(tx.db, tx.cipher, tx.user.id)
                 await queue.forget_user(tx)
                 effects = Effects(erased=True, erased_message_ids=await tx.erase_user())
     return effects

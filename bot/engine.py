@@ -143,7 +143,7 @@ class Engine:
                 tx.save(Conversation(step.flow, step.state, step.data, offered))
                 if step.messages:
                     outbox_ids = (await record_turn_replies(
-                        tx.connection, tx.cipher, user_id=profile.user_id,
+                        tx.connection, tx.user_cipher, user_id=profile.user_id,
                         channel=inbound.user.channel,
                         messages=step.messages, idempotency_key=_reply_key(inbound),
                     ),)

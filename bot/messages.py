@@ -222,6 +222,17 @@ class RelayedToCase(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ReferralConsentAnswered(Event):
+    """The person answered in the chat about a proposed referral: ``yes``, ``no``, ``later``,
+    or ``stop`` (end a consent given before). ``token`` ties the answer to the question that
+    was shown; the back office checks it (handoff/referrals)."""
+
+    referral_id: int
+    answer: str
+    token: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Turn:
     """The whole answer to one ``Inbound``: messages to send and events that happened."""
 

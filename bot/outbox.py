@@ -29,9 +29,10 @@ from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bot.messages import Button, Outbound
-from bot.store import direct
+from bot.sendbudget.priority import of_outbox_kind, sending_as
+from bot.store import direct, user_keys
 from bot.store.crypto import FieldCipher
-from bot.store.models import OutboxMessage, User
+from bot.store.models import OutboxMessage, User, UserKey
 from bot.store.repository import PAUSED, Store, as_utc, mark_outbox_sent, table_of, utcnow
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,7 @@ class _Leased:
     user_key: str
     address: str
     messages: list[Outbound]
+    kind: str = "reply"
 
 
 class OutboxSender:
@@ -198,7 +200,8 @@ class OutboxSender:
         delivered = 0
         for row in leased:
             try:
-                await self.deliverer.deliver(row.address, row.messages)
+                with sending_as(of_outbox_kind(row.kind)):  # the send budget's priority
+                    await self.deliverer.deliver(row.address, row.messages)
             except PermanentDeliveryError:
                 await self._settle(row, error="refused", permanent=True)
                 continue
@@ -217,8 +220,10 @@ class OutboxSender:
                 or_(and_(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now),
                     and_(OutboxMessage.status == "sending", OutboxMessage.lease_until < now)),
             )
-            query = (select(OutboxMessage, User.key, User.address_enc, User.contact_paused_at)
-                     .join(User, User.id == OutboxMessage.user_id).where(due)
+            query = (select(OutboxMessage, User.key, User.address_enc, User.contact_paused_at,
+                            UserKey.key_enc)
+                     .join(User, User.id == OutboxMessage.user_id)
+                     .outerjoin(UserKey, UserKey.user_id == OutboxMessage.user_id).where(due)
                      .order_by(OutboxMessage.id).limit(self.batch))
             if self.user_key is not None:
                 query = query.where(User.key == self.user_key)
@@ -226,7 +231,8 @@ class OutboxSender:
                 query = query.with_for_update(skip_locked=True, of=OutboxMessage)
             rows = (await db.execute(query)).all()
             leased = []
-            for message, key, address_enc, paused_at in rows:
+            ring = user_keys.KeyRing(self.store.cipher)  # address, replies: the user's key
+            for message, key, address_enc, paused_at, key_enc in rows:
                 if held_for_pause(message, paused_at):
                     message.status, message.last_error = PAUSED, "contact paused"
                     continue
@@ -235,10 +241,11 @@ class OutboxSender:
                 if address_enc is None:
                     message.status, message.last_error = "failed", "no address"
                     continue
+                cipher = ring.cipher(key_enc)
                 leased.append(_Leased(
                     message.id, key,
-                    self.store.cipher.decrypt_text(address_enc, context=b"users.address"),
-                    _open(self.store.cipher, message.payload_enc),
+                    cipher.decrypt_text(address_enc, context=b"users.address"),
+                    _open(cipher, message.payload_enc), message.kind,
                 ))
         return leased
 

@@ -18,10 +18,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from bot.config import Settings
+from bot.logs import request_scope
+from bot.sendbudget.config import channel_budgets
 from bot.store.db import DatabaseUnavailable, open_database
 from bot.store.repository import Store
+
+if TYPE_CHECKING:
+    from bot.outreach.scheduler import CampaignScheduler
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +53,14 @@ class Worker:
 
     def jobs(self, store: Store) -> list[Job]:
         from handoff import jobs as handoff_jobs
+        from handoff.referrals import webhooks as referral_webhooks
 
         settings = self.settings
         return [
             Job("retention", 3600, lambda: store.purge_expired(settings.retention_days)),
             Job("sla-escalation", 60, lambda: handoff_jobs.escalate(store, settings)),
             Job("console-sessions", 600, lambda: handoff_jobs.purge_logins(store)),
+            Job("referral-webhooks", 15, lambda: referral_webhooks.run_job(store)),
         ]
 
     async def run(self, *, once: bool = False) -> int:
@@ -64,36 +72,48 @@ class Worker:
             store = Store.from_settings(settings, engine)
             jobs = self.jobs(store)
             async with campaign_channels(settings, store) as channels:
+                # Campaigns take what conversations leave of each bot's shared send budget.
+                budgets = channel_budgets(settings, store, channels.deliverers)
                 scheduler = CampaignScheduler(
                     store, channels.deliverers, rates=channels.rates, on_sent=channels.on_sent,
                     default_language=settings.default_language,
                     interval=self.campaign_interval,
-                    options={"lease": timedelta(seconds=settings.outbox_lease_seconds)})
-                if once:
-                    for job in jobs:
-                        await self._run_job(job)
-                    await scheduler.run_once(budget=self.once_send_s)
-                    return 0
-                stop = asyncio.Event()
-                _stop_on_sigterm(stop)
-                outreach = asyncio.create_task(scheduler.run(stop), name="outreach")
+                    options={"lease": timedelta(seconds=settings.outbox_lease_seconds)},
+                    budgets=budgets)
                 try:
-                    while not stop.is_set():
-                        for job in jobs:
-                            if time.monotonic() >= job.due_at:
-                                await self._run_job(job)
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), timeout=TICK_S)
+                    await self._serve(jobs, scheduler, once=once)
                 finally:
-                    stop.set()  # not cancel(): the senders record what is in flight
-                    await outreach
+                    for budget in budgets.values():
+                        await budget.aclose()
         return 0
+
+    async def _serve(self, jobs: list[Job], scheduler: CampaignScheduler, *,
+                     once: bool) -> None:
+        if once:
+            for job in jobs:
+                await self._run_job(job)
+            await scheduler.run_once(budget=self.once_send_s)
+            return
+        stop = asyncio.Event()
+        _stop_on_sigterm(stop)
+        outreach = asyncio.create_task(scheduler.run(stop), name="outreach")
+        try:
+            while not stop.is_set():
+                for job in jobs:
+                    if time.monotonic() >= job.due_at:
+                        await self._run_job(job)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=TICK_S)
+        finally:
+            stop.set()  # not cancel(): the senders record what is in flight
+            await outreach
 
     @staticmethod
     async def _run_job(job: Job) -> None:
         try:
-            result = await job.run()
-            log.info("worker: %s done (%s)", job.name, result)
+            with request_scope():  # one id for the round's log lines (bot.logs)
+                result = await job.run()
+                log.info("worker: %s done (%s)", job.name, result)
             job.due_at = time.monotonic() + job.every_s
         except DatabaseUnavailable:
             log.warning("worker: %s skipped, database unavailable; retrying soon", job.name)

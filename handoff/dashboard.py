@@ -169,7 +169,7 @@ def _code(value: object) -> str:
     return str(value) if value not in (None, "") else UNKNOWN
 
 
-def _activity(since: datetime, until: datetime) -> Any:
+def activity(since: datetime, until: datetime) -> Any:
     """(user id, moment) of everything that shows a person was there: events, joining, last
     activity (a person may talk without any event being recorded)."""
     rows = union_all(
@@ -185,7 +185,7 @@ def _activity(since: datetime, until: datetime) -> Any:
 async def _timeline(db: AsyncSession, days: int, until: datetime
                     ) -> tuple[tuple[datetime, Cell], ...]:
     start, step, count = buckets(days, until)
-    active = _activity(start, until)
+    active = activity(start, until)
     edges = [start + step * (i + 1) for i in range(count)]
     bucket: ColumnElement[Any] = case(
         *[(active.c.at < edge, literal(i)) for i, edge in enumerate(edges)],
@@ -200,7 +200,7 @@ async def _people(db: AsyncSession, by: str, since: datetime, until: datetime
                   ) -> dict[str, dict[str, int]]:
     raw: dict[str, dict[str, int]] = defaultdict(dict)
     group = _group(by)
-    active = _activity(since, until)
+    active = activity(since, until)
     for code, n in await db.execute(
             select(group, func.count(func.distinct(active.c.user_id)))
             .join(User, User.id == active.c.user_id).group_by(group)):

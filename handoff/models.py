@@ -22,7 +22,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.store.models import Base, BigId
 
-ROLES = ("caseworker", "supervisor", "outreach", "admin")
+ROLES = ("caseworker", "supervisor", "outreach", "admin", "reviewer", "partner")
 
 
 class Caseworker(Base):
@@ -37,6 +37,17 @@ class Caseworker(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    """Who (a supervisor, never the creator) let a case-role account see cases; None: pending."""
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    totp_secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Sealed with the field cipher (context ``caseworkers.totp_secret``)."""
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """None while the secret is offered but not yet confirmed with a first code."""
+    totp_last_step: Mapped[int | None] = mapped_column(BigId)
+    """The last 30-second step whose code was accepted: a code works once."""
 
 
 class ApiToken(Base):
@@ -52,6 +63,9 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    scopes: Mapped[str] = mapped_column(String(64), default="cases:read cases:write")
+    """Space-separated: ``cases:read`` (GET) and/or ``cases:write`` (POST)."""
 
 
 class ConsoleSession(Base):
@@ -67,6 +81,37 @@ class ConsoleSession(Base):
     lang: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    second_factor_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When this session passed TOTP; a session without it only reaches the TOTP pages."""
+
+
+class RecoveryCode(Base):
+    """A one-time code that stands in for TOTP (a lost phone); only its SHA-256 is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    caseworker_id: Mapped[int] = mapped_column(
+        ForeignKey("caseworkers.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Invitation(Base):
+    """A one-time link with which a new member of staff sets their own password."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    caseworker_id: Mapped[int] = mapped_column(
+        ForeignKey("caseworkers.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginThrottle(Base):
@@ -118,3 +163,22 @@ class AuditEntry(Base):
     case_id: Mapped[int | None] = mapped_column(BigId)
     detail: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    client: Mapped[str | None] = mapped_column(String(64))
+    """The client address of the request (``handoff.clients``), None outside a request."""
+    reason: Mapped[str | None] = mapped_column(String(32))
+    """Why a case was opened: one of ``handoff.audit.REASONS``, never free text."""
+    seq: Mapped[int | None] = mapped_column(BigId, unique=True)
+    """Position in the hash chain, given at commit under the chain head's lock."""
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The one row holding the chain's end: its lock serialises chaining, and a deleted last
+    audit row no longer matches it."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -8,6 +8,12 @@
 * ``admin``: accounts only, no case data: whoever manages logins should not also read threads.
 * The dashboard (aggregate, k-anonymised figures, no case data): supervisor, outreach, admin.
 * The campaigns page (funnels, pause/resume; no case data): outreach, supervisor, admin.
+* ``partner``: staff of a partner organisation: only the referrals sent to its own
+  organisation (``/console/partner``, ``/api/referrals``), never a case, a thread or another
+  organisation's referral (handoff/referrals/).
+* ``reviewer``: content approval only (``/console/content``, no case data). Any other account
+  can also be granted the review capability (``can_review``, ``sanad content reviewer NAME``)
+  without changing its role: a supervisor who is also the NGO's content reviewer.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ UNCLAIMED = ("waiting", "transferred")
 CASE_ROLES = ("caseworker", "supervisor")
 DASHBOARD_ROLES = ("supervisor", "outreach", "admin")
 CAMPAIGN_ROLES = ("outreach", "supervisor", "admin")
+REVIEW_ROLES = ("reviewer",)
+PARTNER_ROLE = "partner"
+CASE_SCOPES = ("cases:read", "cases:write")
+"""API token scopes: ``cases:read`` for GET, ``cases:write`` for POST (handoff/guard.py)."""
 
 
 class CaseLike(Protocol):
@@ -39,6 +49,10 @@ class Principal:
     csrf_token: str | None = None
     session_hash: str | None = None
     lang: str = "ar"
+    can_review: bool = False
+    """The review capability granted on top of the role (see ``reviews_content``)."""
+    scopes: frozenset[str] = frozenset(CASE_SCOPES)
+    """What the caller may do with cases: a session may do all, a token what it was given."""
 
     @property
     def handles_cases(self) -> bool:
@@ -60,6 +74,11 @@ class Principal:
     def manages_campaigns(self) -> bool:
         return self.role in CAMPAIGN_ROLES
 
+    @property
+    def reviews_content(self) -> bool:
+        """Approves content in the console: the ``reviewer`` role or a granted capability."""
+        return self.role in REVIEW_ROLES or self.can_review
+
 
 def can_see(principal: Principal, case: CaseLike) -> bool:
     """A caseworker sees the queue and their own cases; a supervisor sees everything."""
@@ -80,4 +99,8 @@ def home_path(principal: Principal) -> str:
         return "/console/queue"
     if principal.manages_accounts:
         return "/console/accounts"
+    if principal.role in REVIEW_ROLES:
+        return "/console/content"
+    if principal.role == PARTNER_ROLE:
+        return "/console/partner"
     return "/console/home"

@@ -70,6 +70,8 @@ from bot.config import SUPPORTED_LANGUAGES, ConfigError
 from bot.messages import Outbound, QuickExit, Turn, UserRef
 from bot.metrics import Metrics
 from bot.outbox import OutboxSender, PermanentDeliveryError, mark_failed, mark_sent, release
+from bot.sendbudget import TurnPriorities
+from bot.sendbudget.config import open_budget
 from bot.store.db import DatabaseUnavailable
 from bot.store.repository import KeyedLocks
 
@@ -107,8 +109,12 @@ class TelegramChannel:
             request=AiohttpRequest(),
             get_updates_request=self._poll_request,
         )
-        self.sender = Sender(policy)
         self._bot_id = settings.telegram_bot_token.split(":", 1)[0]
+        # The bot's send budget, shared by every process (bot.sendbudget); an explicit policy
+        # (tests, benchmarks) keeps the process-local limiter instead.
+        self.budget = (open_budget(CHANNEL, self._bot_id, sanad.store) if policy is None
+                       else None)
+        self.sender = Sender(policy, budget=self.budget)
         self._chats = KeyedLocks()
         self._poller: asyncio.Task[None] | None = None
         self._outbox: asyncio.Task[None] | None = None
@@ -150,7 +156,7 @@ class TelegramChannel:
         self._stopping.clear()
         outbox = OutboxSender(self.sanad.store, CHANNEL, self)
         self._outbox = asyncio.create_task(outbox.run(self._stopping), name="telegram-outbox")
-        log.warning("telegram channel started (%s)", "polling" if self.polling else "webhook")
+        log.info("telegram channel started (%s)", "polling" if self.polling else "webhook")
 
     async def _introduce(self, menus: dict[str, list[BotCommand]]) -> None:
         settings = self.sanad.settings
@@ -179,7 +185,7 @@ class TelegramChannel:
             where = self.sanad.settings.telegram_api_base_url or "api.telegram.org"
             raise ConfigError(f"setWebhook failed at {where} ({type(exc).__name__}); "
                               "check TELEGRAM_WEBHOOK_URL and TELEGRAM_API_BASE_URL") from None
-        log.warning("telegram webhook registered")
+        log.info("telegram webhook registered")
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -190,6 +196,8 @@ class TelegramChannel:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+        if self.budget is not None:
+            await self.budget.aclose()
         await self.bot.shutdown()
 
     async def _set_commands(self, menus: dict[str, list[BotCommand]]) -> None:
@@ -361,10 +369,12 @@ class TelegramChannel:
             await self._delete_ids(chat_id, [*turn.erased_message_ids, *map(str, ids)])
             ids = []
         delivered = False
+        priorities = TurnPriorities(turn.events)  # safety first, then first replies
         try:
             for outbound in turn.outbound:
                 for chunk in render(outbound):
-                    ids.append(await self._send(chat_id, chunk))
+                    with priorities.next():
+                        ids.append(await self._send(chat_id, chunk))
             delivered = True
         except UserBlockedBot:
             await self._mark_unreachable(user)

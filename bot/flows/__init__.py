@@ -11,6 +11,7 @@ from bot.flows.handoff import HandoffFlow
 from bot.flows.language import LanguageFlow
 from bot.flows.menu import MenuFlow
 from bot.flows.privacy import PrivacyFlow
+from bot.flows.referral_consent import ReferralConsentFlow
 from bot.flows.safety import SafetyFlow
 from bot.flows.screening import ScreeningFlow
 from bot.flows.services import ServicesFlow
@@ -21,7 +22,7 @@ def default_flows() -> list[Flow]:
     return [
         MenuFlow(), LanguageFlow(), AwarenessFlow(), ScreeningFlow(), EmergencyFlow(),
         ServicesFlow(), PrivacyFlow(), HandoffFlow(), ExitFlow(), SubscribeFlow(), SafetyFlow(),
-        ContactFlow(),
+        ContactFlow(), ReferralConsentFlow(),
     ]
 
 

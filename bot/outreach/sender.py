@@ -47,8 +47,10 @@ from bot.outreach.ratelimit import RateLimiter, clock_column, paused_until_colum
 from bot.outreach.records import Result, Row
 from bot.outreach.stats import recent_handoffs
 from bot.outreach.targeting import KIND
+from bot.sendbudget import Priority, SendBudget
+from bot.store import user_keys
 from bot.store.crypto import DecryptionError
-from bot.store.models import OutboxMessage, Subscription, User
+from bot.store.models import OutboxMessage, Subscription, User, UserKey
 from bot.store.repository import Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -127,7 +129,8 @@ class CampaignSender:
     def __init__(self, store: Store, channel: str, deliverer: Deliverer,
                  options: SenderOptions, *, campaign_id: int | None = None,
                  limiter: RateLimiter | None = None, on_sent: OnSent | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 budget: SendBudget | None = None) -> None:
         self.store = store
         self.channel = channel
         self.deliverer = deliverer
@@ -136,6 +139,11 @@ class CampaignSender:
         self.limiter = limiter or RateLimiter(store, clock=clock)
         self.on_sent = on_sent
         self.clock = clock
+        self.budget = budget
+        """The bot's shared send budget (bot.sendbudget). With it, each message waits for a
+        send at ``CAMPAIGN`` priority (what conversations leave; ``options.rate`` stays a cap)
+        instead of reserving database slots, and a flood wait pauses the budget for every
+        process."""
         self.stats = SenderStats()
         self._backoff_until = 0.0
         self._paced = 0.0
@@ -196,6 +204,10 @@ class CampaignSender:
         rows = await self._lease()
         if not rows:
             return False
+        if self.budget is not None:  # the budget paces each send; rows are due at once
+            now = self.clock()
+            run.slots.extend((now, row) for row in rows)
+            return True
         async with self._db:
             reservation = await self.limiter.reserve(self.channel, len(rows), self.options.rate)
             if reservation.paused_until is not None:
@@ -220,6 +232,12 @@ class CampaignSender:
         due = next((i for i, (slot, _) in enumerate(run.slots) if slot > self.clock() + tick),
                    len(run.slots))
         size = max(1, min(due, free, self.options.group))
+        if self.budget is not None:  # send times from the shared budget, for this group
+            times = await self.budget.reserve(Priority.CAMPAIGN, size, stop)
+            if not times:
+                return
+            size = len(times)
+            run.slots[:size] = [(t, row) for t, (_, row) in zip(times, run.slots, strict=False)]
         # Shielded: a transaction cut off by a cancel could leave its connection (and SQLite's
         # write lock) behind; the shutdown waits for it on the ``_db`` lock instead.
         allowed, paused = await asyncio.shield(
@@ -240,8 +258,11 @@ class CampaignSender:
             # At its slot, but never faster than the rate after a stall: a late sender makes up
             # at most ``catch_up`` seconds of slots at once (its slots and the others' never
             # overlap, but a burst of a frozen process's whole backlog could trip the platform).
+            # With a budget, ``rate`` is only a cap (the budget paces) and a late group is
+            # not caught up at all: its sends keep their spacing, never bunch.
             await self._sleep_until(max(run.slots[0][0], self._paced))
-            self._paced = (max(self._paced, self.clock() - self.options.catch_up)
+            catch_up = 0.0 if self.budget is not None else self.options.catch_up
+            self._paced = (max(self._paced, self.clock() - catch_up)
                            + 1.0 / self.options.rate)
             backoff = self._backoff_until - self.clock()
             if stop.is_set() or backoff > 0:
@@ -285,6 +306,8 @@ class CampaignSender:
             seconds = retry_after(exc) or 1.0
             self.stats.rate_limited += 1
             self._backoff_until = max(self._backoff_until, self.clock() + seconds)
+            if self.budget is not None:
+                await self.budget.pause(seconds)
             try:
                 async with self._db:
                     until = await self.limiter.back_off(self.channel, seconds)
@@ -312,10 +335,11 @@ class CampaignSender:
             query = (
                 select(OutboxMessage.id, OutboxMessage.user_id, OutboxMessage.attempts,
                        OutboxMessage.payload_enc, User.address_enc, CampaignDelivery.id,
-                       CampaignDelivery.status, CampaignDelivery.campaign_id)
+                       CampaignDelivery.status, CampaignDelivery.campaign_id, UserKey.key_enc)
                 .join(CampaignDelivery, CampaignDelivery.outbox_id == OutboxMessage.id)
                 .join(Campaign, Campaign.id == CampaignDelivery.campaign_id)
                 .join(User, User.id == OutboxMessage.user_id)
+                .outerjoin(UserKey, UserKey.user_id == OutboxMessage.user_id)
                 .where(OutboxMessage.kind == KIND, OutboxMessage.channel == self.channel, due,
                        Campaign.status.in_(("sending", "done")))
                 .order_by(OutboxMessage.id).limit(self.options.batch)
@@ -329,7 +353,9 @@ class CampaignSender:
             found = (await db.execute(query)).all()
             doubtful = [r for r in found if r[6] == "sending"]
             no_address = [r for r in found if r[6] != "sending" and r[4] is None]
-            opened = {r[0]: self._open(r) for r in found if r[6] != "sending" and r[4] is not None}
+            ring = user_keys.KeyRing(self.store.cipher)  # the address is under the user's key
+            opened = {r[0]: self._open(r, ring) for r in found
+                      if r[6] != "sending" and r[4] is not None}
             unreadable = [r for r in found if opened.get(r[0], True) is None]
             leased = [r for r in found if opened.get(r[0]) is not None]
             if doubtful:
@@ -351,17 +377,17 @@ class CampaignSender:
                     .values(status="sending", lease_until=now + self.options.lease,
                             attempts=OutboxMessage.attempts + 1))
         rows = []
-        for outbox_id, user_id, attempts, _, _, delivery_id, _, campaign_id in leased:
+        for outbox_id, user_id, attempts, _, _, delivery_id, _, campaign_id, _ in leased:
             address, messages = opened[outbox_id] or ("", [])
             rows.append(Row(outbox_id, delivery_id, campaign_id, user_id, attempts + 1,
                             address, messages))
         return rows
 
-    def _open(self, row: Any) -> tuple[str, list[Outbound]] | None:
+    def _open(self, row: Any, ring: user_keys.KeyRing) -> tuple[str, list[Outbound]] | None:
         """The recipient's address and the messages of a found row; None if they cannot be
         decrypted (sealed with a key that is no longer configured)."""
-        cipher = self.store.cipher
         try:
+            cipher = ring.cipher(row[8])  # the user's data key (a campaign text: the master)
             return (cipher.decrypt_text(row[4], context=b"users.address"),
                     open_payload(cipher, row[3]))
         except DecryptionError:

@@ -62,6 +62,21 @@ class User(Base):
     campaigns, held messages) until they write again and say it is OK to continue here."""
 
 
+class UserKey(Base):
+    """A user's data key, wrapped (sealed) by the master key: what crypto-shredding deletes.
+
+    Everything of the user's own sealed with ``UserCipher`` (``bot.store.user_keys``) opens
+    only through this row; erasure deletes it first, in the erasure's transaction."""
+
+    __tablename__ = "user_keys"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    key_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Session(Base):
     """Where a user is in the conversation. ``data_enc`` holds flow data (answers, progress)."""
 
@@ -151,7 +166,9 @@ class Case(Base):
     priority_rank: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(16))
     risk_level: Mapped[str | None] = mapped_column(String(8))
-    indicators: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    indicators_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """Sealed JSON list of the screening / safety indicator ids (the person's yes-answers),
+    under the user's data key: opened only for an audited read (``handoff.queue``)."""
     language: Mapped[str] = mapped_column(String(8))
     channel: Mapped[str] = mapped_column(String(16))
     assignee: Mapped[str | None] = mapped_column(String(64))

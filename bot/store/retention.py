@@ -19,6 +19,8 @@ platform_messages      3 days                     deleted (Telegram deletes only
 processed_inbound      retention                  deleted (de-duplication ids)
 login_throttles        1 day after the last try   deleted
 audit_log              1 year                     deleted (its own, longer period)
+referrals.shared_enc   retention after it ended   cleared, with the chat token (the referral
+                                                  keeps its codes and timeline for counts)
 =====================  =========================  ============================================
 """
 
@@ -72,6 +74,13 @@ def _addresses(t: dict[str, Table], cutoff: datetime, now: datetime) -> Any:
             .values(address_enc=None))
 
 
+def _referrals(t: dict[str, Table], cutoff: datetime, now: datetime) -> Any:
+    referrals = t["referrals"]
+    return (update(referrals).where(referrals.c.closed_at < cutoff,
+                                    referrals.c.shared_enc.is_not(None))
+            .values(shared_enc=None, consent_token_enc=None))
+
+
 def _since(days: int, table: str, column: str
            ) -> Callable[[dict[str, Table], datetime, datetime], Any]:
     return lambda t, cutoff, now: delete(t[table]).where(
@@ -90,6 +99,7 @@ RULES = (
     Rule("processed_inbound", _older("processed_inbound", "created_at")),
     Rule("login_throttles", _since(THROTTLE_DAYS, "login_throttles", "window_start")),
     Rule("audit_log", _since(AUDIT_DAYS, "audit_log", "at")),
+    Rule("referrals.shared_enc", _referrals),
 )
 
 

@@ -15,6 +15,10 @@ MODEL_MODULES = (
     "handoff.models",
     "bot.channels.whatsapp_store",
     "bot.outreach.models",
+    "handoff.indicators.models",
+    "bot.content.review_models",
+    "bot.sendbudget.models",
+    "handoff.referrals.models",
 )
 
 

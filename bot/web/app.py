@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
+import re
+import time
 from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
@@ -11,16 +14,27 @@ from aiohttp import web
 
 from bot.app import Sanad
 from bot.flood import FloodGuard, Verdict
-from bot.metrics import Metrics
+from bot.logs import request_scope
+from bot.metrics import CONTENT_TYPE, Metrics, database_gauges
+from bot.store.db import DatabaseUnavailable, describe_error
 
 log = logging.getLogger(__name__)
 
 SANAD = web.AppKey("sanad", Sanad)
 METRICS = web.AppKey("metrics", Metrics)
 PARSE_LIMIT = web.AppKey("parse_limit", FloodGuard)
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+BODY_LIMITS = web.AppKey("body_limits", dict[str, int])
+"""Routes whose bodies may exceed the app's ``client_max_size`` (path → bytes): a channel
+registers its own (WhatsApp batches up to 3 MiB)."""
 PARSE_RATE, PARSE_BURST = 5.0, 20
 """Parse API requests per second per client address, and the burst allowed."""
 MAX_BODY_BYTES = 256 * 1024
+HEAD_TIMEOUT_S = 15.0
+"""A connection must deliver a request's line and headers within this long of opening (or of
+the previous response): slow-loris connections that trickle headers are closed."""
+BODY_TIMEOUT_S = 20.0
+"""A request body (at most ``MAX_BODY_BYTES``) must arrive within this long: 408 and close."""
 
 
 def json_response(data: object, status: int = 200) -> web.Response:
@@ -43,7 +57,14 @@ async def metrics(request: web.Request) -> web.Response:
         given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
             return json_response({"error": "a metrics token is required"}, 401)
-    return web.Response(text=request.app[METRICS].render(), content_type="text/plain")
+    extra = []
+    try:
+        extra.append(await database_gauges(request.app[SANAD].store.engine))
+    except Exception as exc:  # the counters are still worth a scrape when the database is down
+        log.warning("metrics: database gauges unavailable (%s)", describe_error(exc))
+        request.app[METRICS].inc("sanad_errors_total", ERRORS_HELP, kind="metrics_database")
+    body = request.app[METRICS].render(*extra)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 async def model_parse(request: web.Request) -> web.Response:
@@ -63,18 +84,94 @@ async def model_parse(request: web.Request) -> web.Response:
     return json_response(result.to_dict())
 
 
+ERRORS_HELP = "Failures by kind (exception class or a fixed label)"
+REQUEST_ID_HEADER = "X-Request-Id"
+_SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+TIMED_ROUTES = ("/telegram/webhook", "/whatsapp/webhook", "/model/parse")
+"""Routes whose latency is measured: for the webhooks, an update in to its reply sent (the
+fast path sends inside the request)."""
+
+
+@web.middleware
+async def body_timeout_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Read the whole body first, within ``BODY_TIMEOUT_S`` (aiohttp keeps it for the handler's
+    own ``read()``/``post()``): a client sending a byte a second holds no handler for ever."""
+    # A multipart body stays unread: aiohttp's post() streams it and cannot re-parse a body
+    # already read (no route of ours takes multipart; the handler answers it as it would).
+    if request.body_exists and not request.content_type.startswith("multipart/"):
+        limit = request.app[BODY_LIMITS].get(request.path)
+        if limit is not None:
+            request = request.clone(client_max_size=limit)
+        try:
+            async with asyncio.timeout(request.app[BODY_TIMEOUT]):
+                await request.read()
+        except TimeoutError:
+            log.warning("web: request body not received within %.0f s; connection closed",
+                        request.app[BODY_TIMEOUT])
+            response = web.Response(status=408, text="request body too slow")
+            response.force_close()
+            return response
+    return await handler(request)
+
+
+@web.middleware
+async def request_id_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every request gets an id (a proxy's well-formed ``X-Request-Id``, else a new one) that
+    every log record of the request and of the turn it runs carries (``bot.logs``), and that
+    the response returns; webhook latency goes into ``sanad_request_seconds``."""
+    given = request.headers.get(REQUEST_ID_HEADER, "")
+    with request_scope(given if _SAFE_REQUEST_ID.fullmatch(given) else None) as request_id:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers[REQUEST_ID_HEADER] = request_id
+            raise
+        finally:
+            route = request.match_info.route.resource
+            path = route.canonical if route is not None else ""
+            if path in TIMED_ROUTES:
+                request.app[METRICS].observe(
+                    "sanad_request_seconds", time.perf_counter() - started,
+                    "Seconds from a webhook (or parse) request in to its answer, by route",
+                    route=path, status=f"{status // 100}xx")
+        if not response.prepared:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+
 @web.middleware
 async def errors_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Bad client input is a 4xx with a reason; an unexpected failure is logged without data."""
+    """Bad client input is a 4xx with a reason; an unexpected failure is logged without data
+    and counted by kind (``sanad_errors_total``)."""
     try:
         return await handler(request)
     except web.HTTPException:
         raise
-    except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+    except DatabaseUnavailable as exc:
+        log.warning("database unavailable on %s %s (%s)", request.method,
+                    _route_of(request), exc.reason)
+        request.app[METRICS].inc("sanad_errors_total", ERRORS_HELP, kind="database_unavailable")
+        return json_response({"error": "database unavailable, try again later"}, 503)
+    except Exception as exc:
+        log.exception("unhandled error on %s %s", request.method, _route_of(request))
+        request.app[METRICS].inc("sanad_errors_total", ERRORS_HELP, kind=type(exc).__name__)
         return json_response({"error": "internal error"}, 500)
+
+
+def _route_of(request: web.Request) -> str:
+    """The route pattern (``/api/cases/{id}``), not the path: paths may carry ids."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 Mount = Callable[[web.Application], None]
@@ -97,10 +194,17 @@ def configured_channels(sanad: Sanad, *, telegram_polling: bool = False) -> list
 
 def create_app(sanad: Sanad, metrics_registry: Metrics | None = None, *,
                channels: Iterable[Mount] | None = None,
-               back_office: bool = True) -> web.Application:
+               back_office: bool = True, head_timeout: float = HEAD_TIMEOUT_S,
+               body_timeout: float = BODY_TIMEOUT_S) -> web.Application:
     """The web app; ``channels`` defaults to :func:`configured_channels`; ``back_office``
-    mounts the caseworker console and the case API (tests may mount them themselves)."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[errors_middleware])
+    mounts the caseworker console and the case API (tests may mount them themselves).
+    ``head_timeout``/``body_timeout``: read time-outs (tests shorten them)."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES,
+                          middlewares=[body_timeout_middleware, request_id_middleware,
+                                       errors_middleware],
+                          handler_args={"keepalive_timeout": head_timeout})
+    app[BODY_TIMEOUT] = body_timeout
+    app[BODY_LIMITS] = {}
     app[SANAD] = sanad
     app[METRICS] = metrics_registry or Metrics()
     app[PARSE_LIMIT] = FloodGuard(rate=PARSE_RATE, burst=PARSE_BURST, max_wait=0.0)

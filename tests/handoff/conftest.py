@@ -21,7 +21,7 @@ from bot.store.repository import utcnow
 from bot.web.app import create_app
 from handoff import auth
 from handoff.auth import AuthPolicy, Passwords
-from handoff.queue import new_alias
+from handoff.queue import new_alias, seal_indicators
 from handoff.web import setup
 
 PASSWORD = "correct horse battery staple"
@@ -61,7 +61,8 @@ async def make_case(sanad: Sanad, *, priority: str = "normal", status: str = "wa
         case = Case(
             user_id=person.id, alias=new_alias(), status=status,
             priority=priority, priority_rank=PRIORITY_RANK[priority], reason=reason,
-            risk_level="high", indicators=["documents_retained"], language="ar",
+            risk_level="high", language="ar",
+            indicators_enc=seal_indicators(sanad.store.cipher, ["documents_retained"]),
             channel=channel, assignee=assignee, created_at=now - timedelta(minutes=minutes_ago),
             claimed_at=now if assignee else None,
         )
