@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -138,3 +139,26 @@ async def sanad_sqlite(sqlite_url: str, embedded_nlu: EmbeddedNLU,
     app = await build(make_settings(sqlite_url), nlu=embedded_nlu, safety=safety_detector)
     yield app
     await app.store.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """Tests that call ``bot.cli.main`` in-process let it configure logging (it replaces the
+    root handlers with one on the stderr of the moment, which pytest closes after the test, and
+    sets the levels of some loggers): put every logger back as it was, so no later test logs
+    into a closed stream or loses the records it asserts on."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {name: logger.level for name, logger in logging.root.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
+    root.setLevel(level)
+    for name, logger in logging.root.manager.loggerDict.items():
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
