@@ -6,10 +6,13 @@ declined consent sends nothing; a withdrawn consent removes access."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from bot.store.models import EventRecord
+from bot.store.repository import as_utc, utcnow
+from handoff.indicators.daily import DEFAULT_TZ, PARTNER_METRICS, TOTAL, build_daily
 from handoff.models import AuditEntry
 from tests.handoff.conftest import Browser, Console
 from tests.referrals.conftest import (
@@ -139,6 +142,22 @@ async def test_consent_in_egyptian_arabic_then_the_shelter_accepts_and_completes
     assert consent is not None and "token" not in consent.data
     assert {"referral.propose", "referral.consent", "referral.accept", "referral.start",
             "referral.complete", "referral.list", "referral.denied"} <= audited
+
+    # The day's indicators count it: one person referred, consenting, accepted, served; the
+    # shelter's row has the referral at every step and nothing for the other organisation.
+    async with console.sanad.store.session() as db:
+        sent_at = await db.scalar(select(EventRecord.created_at).where(
+            EventRecord.name == "ReferralSent"))
+        assert sent_at is not None
+        day = as_utc(sent_at).astimezone(ZoneInfo(DEFAULT_TZ)).date()
+        figures = await build_daily(db, day, sla={}, now=utcnow())
+    for metric in ("referrals_proposed", "referrals_consented", "referrals_accepted",
+                   "referrals_completed", "services_delivered", "handoffs"):
+        assert figures.areas.cell(TOTAL, metric).value == 1, metric
+    assert figures.partners.rows == (SHELTER,)
+    shelter_row = {m: figures.partners.cell(SHELTER, m).value for m in PARTNER_METRICS}
+    assert shelter_row == {**dict.fromkeys(PARTNER_METRICS, 1), "consent_declined": 0,
+                           "declined": 0, "withdrawn": 0}
 
 
 async def act(browser: Browser, referral_id: int, action: str, **form: str) -> None:
