@@ -114,10 +114,12 @@ class Passwords:
     attempts would stall every webhook (and so the emergency replies) for seconds. The pool is
     bounded and so is the queue in front of it: beyond ``max_waiting`` checks a login is refused
     at once (:class:`PasswordsBusy`) instead of piling up. Unknown names are checked against a
-    dummy hash, so response time does not tell which account names exist.
+    dummy hash, so response time does not tell which account names exist. One worker by
+    default: argon2-cffi already hashes on four lanes, and on a 2-core host two concurrent
+    hashes left the event loop waiting for a core (bench/README.md, "Logins do not stall").
     """
 
-    def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 2,
+    def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 1,
                  max_waiting: int = 16) -> None:
         self._hasher = hasher or PasswordHasher()
         self._dummy = self._hasher.hash(new_secret())
