@@ -212,12 +212,17 @@ class Watcher:
     _last: tuple[Any, ...] | None = field(default=None, init=False)
 
     async def check(self) -> bool:
-        """One look; a change is delivered to this process's listeners. True if it moved."""
+        """One look; a change is delivered to this process's listeners. True if it told them.
+
+        The first look after a quiet spell has nothing to compare with, and a stream that
+        opened just before it may have rendered an older state than this look sees: it tells
+        the streams to look once (each skips what it already sent), so no change falls in the
+        gap between a stream opening and the watcher's next tick."""
         if not self.bus.listeners:
             self._last = None  # nobody saw the old state: start afresh
             return False
         current = await fingerprint(self.store)
-        moved = self._last is not None and current != self._last
+        moved = current != self._last
         self._last = current
         if moved:
             self.bus.deliver(Change(None))

@@ -135,7 +135,7 @@ async def test_a_users_message_reaches_the_open_case_through_the_watcher(
     stream = await open_stream(browser, f"/console/cases/{case_id}/events?n=0"
                                         f"&status=claimed&assignee=cw1")
     watcher = hub(console).watcher
-    assert await watcher.check() is False, "the first look only takes the fingerprint"
+    assert await watcher.check() is True, "the first look asks the streams to look once"
     reads = await audit_count(sanad, "case.thread")
     assert await watcher.check() is False, "nothing changed, nothing sent"
     assert await audit_count(sanad, "case.thread") == reads, "nothing new, nothing audited"
@@ -146,6 +146,24 @@ async def test_a_users_message_reaches_the_open_case_through_the_watcher(
     assert name == "case" and data["n"] == 1 and data["status"] == "claimed"
     assert "&lt;b&gt;أنا هنا&lt;/b&gt;" in data["html"], "user text arrives escaped"
     assert await audit_count(sanad, "case.thread") == reads + 1
+    stream.close()
+
+
+async def test_a_case_made_between_a_stream_opening_and_the_first_look_still_arrives(
+    console: Console,
+) -> None:
+    """The gap that once left a new urgent case off an open queue: the stream rendered, then
+    the bot made a case, then the watcher took its first fingerprint (already with it)."""
+    sanad = console.sanad
+    await make_case(sanad)
+    stream = await open_stream(await console.browser("cw1"), "/console/queue/events")
+    name, data = await stream.event()
+    assert name == "queue" and data["count"] == 1, "the stream has rendered"
+    urgent = await make_case(sanad, priority="urgent")  # the bot's turn: nothing published
+
+    assert await hub(console).watcher.check() is True
+    name, data = await stream.event()
+    assert name == "queue" and data["count"] == 2 and data["urgent"] == [urgent]
     stream.close()
 
 
