@@ -187,8 +187,8 @@ def bus_for(database_url: str) -> Bus:
 async def fingerprint(store: Store) -> tuple[Any, ...]:
     """What moves when any case or thread changes, in two grouped reads and no text: the
     newest message id, and per status the count, newest id, priority sum and latest
-    claim/close/escalation time."""
-    async with store.session() as db:
+    claim/close/escalation time. A reading transaction: it never holds SQLite's write lock."""
+    async with store.reading() as db:
         newest = await db.scalar(select(func.max(CaseMessage.id)))
         by_status = (await db.execute(
             select(Case.status, func.count(), func.max(Case.id), func.sum(Case.priority_rank),

@@ -111,6 +111,10 @@ async def checkpoint(engine: AsyncEngine) -> None:
         await conn.run_sync(direct.execute_driver_sql, "PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+READ_ONLY = "sanad_read_only"
+"""Execution option of a transaction that only reads (:meth:`Store.reading`)."""
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     """WAL for concurrent readers, and BEGIN IMMEDIATE so a turn's read-then-write never hits
     SQLITE_BUSY_SNAPSHOT: writers queue on the busy timeout instead of failing."""
@@ -129,8 +133,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Connection) -> None:
         # On the DBAPI cursor: SQLAlchemy's statement execution would cost more than the
-        # BEGIN itself, once per transaction (bot.store.direct).
-        direct.execute_driver_sql(conn, "BEGIN IMMEDIATE")
+        # BEGIN itself, once per transaction (bot.store.direct). A reading transaction
+        # (READ_ONLY) takes no write lock, so a console's polling never queues a turn.
+        reading = conn.get_execution_options().get(READ_ONLY, False)
+        direct.execute_driver_sql(conn, "BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: Connection) -> Any:

@@ -26,7 +26,7 @@ from bot.messages import UserRef
 from bot.store import direct, retention, user_keys
 from bot.store.batching import WriteBatch
 from bot.store.crypto import FieldCipher, Pseudonymizer, UserCipher
-from bot.store.db import DatabaseUnavailable, checkpoint, json_dumps
+from bot.store.db import READ_ONLY, DatabaseUnavailable, checkpoint, json_dumps
 from bot.store.models import (
     Case,
     EventRecord,
@@ -359,6 +359,18 @@ class Store:
         try:
             async with self.sessionmaker() as db, db.begin():
                 yield db
+        except _DB_ERRORS as exc:
+            raise DatabaseUnavailable(type(exc).__name__) from exc
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A transaction for reads only (watchers, fingerprints): on SQLite it takes no write
+        lock, so polling never makes a turn wait. Rolled back at the end: never write in it."""
+        try:
+            async with self.sessionmaker() as db:
+                await db.connection(execution_options={READ_ONLY: True})
+                yield db
+                await db.rollback()
         except _DB_ERRORS as exc:
             raise DatabaseUnavailable(type(exc).__name__) from exc
 
