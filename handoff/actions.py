@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, exists, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -26,6 +26,7 @@ from bot.store import user_keys
 from bot.store.crypto import FieldCipher
 from bot.store.models import Case
 from bot.store.repository import as_utc, utcnow
+from handoff.auth import APPROVAL_ROLES
 from handoff.models import CaseNote, Caseworker
 from handoff.policy import CASE_ROLES, UNCLAIMED
 
@@ -169,15 +170,24 @@ async def _explain_reopen(db: AsyncSession, case_id: int, by: str,
     return CaseConflict("the person has another open case")
 
 
+def takes_cases() -> ColumnElement[bool]:
+    """Accounts a case can be handed to now: a case role, active, with a password set and,
+    for roles that need one, a supervisor's approval (``accounts.pending_approval``): an
+    invited, unapproved or deactivated account would leave the person with nobody."""
+    return and_(Caseworker.active, Caseworker.role.in_(CASE_ROLES),
+                Caseworker.password_hash.is_not(None),
+                or_(Caseworker.role.not_in(APPROVAL_ROLES), Caseworker.approved_at.is_not(None)))
+
+
 async def transfer(db: AsyncSession, case_id: int, by: str, to: str | None = None,
                    *, any_holder: bool = False) -> None:
     """Hand a case on. ``to=None`` puts it back in the queue (status ``transferred``) for
     anyone to claim; ``to=name`` (supervisors) assigns it to that caseworker directly."""
     if to is not None:
-        account = await db.scalar(select(Caseworker).where(
-            Caseworker.name == to, Caseworker.active, Caseworker.role.in_(CASE_ROLES)))
+        account = await db.scalar(select(Caseworker).where(Caseworker.name == to,
+                                                           takes_cases()))
         if account is None:
-            raise InvalidInput(f"no active caseworker called {to!r}")
+            raise InvalidInput(f"no caseworker called {to!r} who can take cases now")
     condition = (Case.status != "closed") if any_holder else and_(
         Case.status == "claimed", Case.assignee == by)
     now = utcnow()

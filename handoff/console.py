@@ -15,7 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.repository import utcnow
-from handoff import actions, audit, live, relay
+from handoff import actions, audit, canned, console_canned, live, relay
 from handoff.api import MAX_REPLY_CHARS, case_id_of
 from handoff.context import context_of
 from handoff.guard import (
@@ -28,14 +28,17 @@ from handoff.guard import (
     session_principal,
 )
 from handoff.policy import UNCLAIMED, Principal, can_see, holds
+from handoff.previews import Preview
 from handoff.queue import CaseSummary, contact_paused, indicators_of, summarize
 from handoff.reads import (
     VIEWS,
     Forbidden,
+    audit_previews,
     case_for,
     case_handlers,
     escalated_ids,
     new_messages,
+    previews_for,
     queue_for,
     thread_for,
 )
@@ -85,18 +88,36 @@ def queue_filter(request: web.Request) -> tuple[str | None, str | None]:
     return (view if view in VIEWS else None), (alias or None)
 
 
+@dataclass(frozen=True)
+class _QueueRead:
+    """The queue as one viewer sees it: the rows, their cases, and the previews shown."""
+
+    rows: list
+    cases: list[CaseSummary]
+    previews: dict[int, Preview]
+
+
 async def _queue_cases(request: web.Request, principal: Principal,
-                       action: str | None) -> tuple[list, list[CaseSummary]]:
+                       action: str | None) -> _QueueRead:
+    """The viewer's queue; with ``action`` the list and every preview are audited now,
+    without it (a stream or poll) the caller audits only what it actually sends."""
     view, alias = queue_filter(request)
-    async with context_of(request).store.session() as db:
+    ctx = context_of(request)
+    async with ctx.store.session() as db:
         cases = await queue_for(db, principal, action=action, view=view, alias=alias)
+        shown = await previews_for(db, ctx.cipher, principal, cases,
+                                   action="case.preview" if action else None)
         escalated = await escalated_ids(db)
-    rows = labels_for(request, principal.lang).queue(principal, cases, escalated, utcnow())
-    return rows, cases
+    rows = labels_for(request, principal.lang).queue(principal, cases, escalated, utcnow(),
+                                                     shown)
+    return _QueueRead(rows, cases, shown)
 
 
-async def _queue_rows(request: web.Request, principal: Principal, action: str | None) -> list:
-    return (await _queue_cases(request, principal, action))[0]
+async def _audit_sent(request: web.Request, principal: Principal, read: _QueueRead) -> None:
+    """A refresh that is sent is a read: the list, and each preview in it."""
+    async with context_of(request).store.session() as db:
+        audit.record(db, principal.name, "queue.view")
+        audit_previews(db, principal, read.previews)
 
 
 def attention(principal: Principal, cases: list[CaseSummary]) -> dict[str, object]:
@@ -120,12 +141,12 @@ def _rows_fragment(request: web.Request, principal: Principal, rows: list) -> tu
 
 @console_route(handles_cases)
 async def queue_page(request: web.Request, principal: Principal) -> web.StreamResponse:
-    rows, cases = await _queue_cases(request, principal, "queue.view")
-    _, version = _rows_fragment(request, principal, rows)
+    read = await _queue_cases(request, principal, "queue.view")
+    _, version = _rows_fragment(request, principal, read.rows)
     view, alias = queue_filter(request)
-    return render(request, "queue.html", lang=principal.lang, principal=principal, rows=rows,
-                  version=version, attention=attention(principal, cases), view=view or "",
-                  q=alias or "", views=VIEWS)
+    return render(request, "queue.html", lang=principal.lang, principal=principal,
+                  rows=read.rows, version=version, attention=attention(principal, read.cases),
+                  view=view or "", q=alias or "", views=VIEWS)
 
 
 @console_route(handles_cases, poll=True)
@@ -135,14 +156,13 @@ async def queue_events(request: web.Request, principal: Principal) -> web.Stream
 
     async def update() -> tuple[str, dict[str, object]] | None:
         current = await _still_signed_in(request)
-        rows, cases = await _queue_cases(request, current, None)
-        html, version = _rows_fragment(request, current, rows)
+        read = await _queue_cases(request, current, None)
+        html, version = _rows_fragment(request, current, read.rows)
         if version == known["v"]:
             return None
         known["v"] = version
-        async with context_of(request).store.session() as db:
-            audit.record(db, current.name, "queue.view")
-        return "queue", {"v": version, "html": html, **attention(current, cases)}
+        await _audit_sent(request, current, read)
+        return "queue", {"v": version, "html": html, **attention(current, read.cases)}
 
     return await live.stream(request, _stream_headers(request), update, lambda _c: True)
 
@@ -150,13 +170,12 @@ async def queue_events(request: web.Request, principal: Principal) -> web.Stream
 @console_route(handles_cases, poll=True)
 async def queue_poll(request: web.Request, principal: Principal) -> web.StreamResponse:
     """The rows only when they changed since version ``v`` (and then audited as a read)."""
-    rows = await _queue_rows(request, principal, None)
-    html, version = _rows_fragment(request, principal, rows)
+    read = await _queue_cases(request, principal, None)
+    html, version = _rows_fragment(request, principal, read.rows)
     if request.query.get("v") == version:
         return json_response({"v": version})
-    async with context_of(request).store.session() as db:
-        audit.record(db, principal.name, "queue.view")
-    return json_response({"v": version, "html": html, "count": len(rows)})
+    await _audit_sent(request, principal, read)
+    return json_response({"v": version, "html": html, "count": len(read.rows)})
 
 
 @console_route(handles_cases)
@@ -179,6 +198,8 @@ async def case_page(request: web.Request, principal: Principal) -> web.StreamRes
         case, thread = await thread_for(db, ctx.cipher, principal, case_id, "case.view")
         notes = await actions.notes(db, ctx.cipher, case_id)
         handlers = await case_handlers(db) if principal.supervises else []
+        replies = await canned.choices(db, ctx.canned, case_language=case.language,
+                                       console_language=principal.lang)
         paused = await contact_paused(db, case)
         indicators = await indicators_of(db, case, ctx.cipher)  # audited by thread_for
     labels = labels_for(request, principal.lang)
@@ -191,7 +212,7 @@ async def case_page(request: web.Request, principal: Principal) -> web.StreamRes
         outcome=labels.of("outcome", case.outcome), messages=labels.messages(thread),
         count=len(thread), notes=labels.notes(notes, ctx.content),
         services=labels.services(ctx.content), outcomes=actions.OUTCOMES,
-        canned=ctx.canned, case_language=case.language, handlers=handlers,
+        canned=replies, case_language=case.language, handlers=handlers,
         max_reply=MAX_REPLY_CHARS,
         can_reopen=case.status == "closed" and case.user_id is not None
         and (principal.supervises or case.closed_by == principal.name),
@@ -279,9 +300,8 @@ async def reply(request: web.Request, principal: Principal) -> web.StreamRespons
     text = form.get("text", "").strip()
     async with ctx.store.session() as db:
         case = await case_for(db, principal, case_id, "case.reply")
-        if not text:
-            canned = next((c for c in ctx.canned if c.id == form.get("canned")), None)
-            text = canned.text_for(case.language) if canned else ""
+        if not text and form.get("canned"):
+            text = await canned.text_of(db, ctx.canned, form["canned"], case.language) or ""
         if not text or len(text) > MAX_REPLY_CHARS:
             raise actions.InvalidInput("reply text")
         if not holds(principal, case):
@@ -332,13 +352,37 @@ async def transfer(request: web.Request, principal: Principal) -> web.StreamResp
 
 @console_route(handles_cases)
 async def close(request: web.Request, principal: Principal) -> web.StreamResponse:
+    """Closing takes an outcome (no default) and a confirmation: a post without
+    ``confirm=yes`` closes nothing. A form gets a page asking to confirm (without
+    JavaScript); ``fetch`` gets ``{"ok": false, "confirm": true}`` (console.js asks first)."""
     case_id = case_id_of(request)
+    form = await form_fields(request)
+    outcome = form.get("outcome", "")
+    if outcome not in actions.OUTCOMES:
+        raise actions.InvalidInput("outcome")
+    if form.get("confirm") != "yes":
+        return await _confirm_close(request, principal, case_id, outcome)
     async with context_of(request).store.session() as db:
         await case_for(db, principal, case_id, "case.close")
-        await actions.close(db, case_id, principal.name,
-                            (await form_fields(request)).get("outcome", ""),
+        await actions.close(db, case_id, principal.name, outcome,
                             any_holder=principal.supervises)
     return await done(request, "/console/queue", "closed", case_id)
+
+
+async def _confirm_close(request: web.Request, principal: Principal, case_id: int,
+                         outcome: str) -> web.StreamResponse:
+    async with context_of(request).store.session() as db:
+        case = await case_for(db, principal, case_id, "case.close_asked")
+    if case.status == "closed":
+        raise actions.CaseConflict("not open")
+    if not (holds(principal, case) or principal.supervises):
+        raise redirect(case_url(case_id), "claim_first")
+    if "application/json" in request.headers.get("Accept", ""):
+        return json_response({"ok": False, "confirm": True})
+    labels = labels_for(request, principal.lang)
+    return render(request, "close_confirm.html", lang=principal.lang, principal=principal,
+                  case_id=case_id, alias=case.alias, outcome=outcome,
+                  outcome_label=labels.of("outcome", outcome))
 
 
 def anyone(principal: Principal) -> bool:
@@ -370,6 +414,7 @@ async def _held_or_supervised(db: AsyncSession, principal: Principal, case_id: i
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
+    console_canned.add_routes(router)  # the replies this page offers, managed by supervisors
     router.add_get("/console/queue", queue_page)
     router.add_post("/console/session/keepalive", keepalive)
     router.add_get("/console/queue/poll", queue_poll)

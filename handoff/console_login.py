@@ -33,6 +33,7 @@ from handoff.guard import (
     set_cookie,
 )
 from handoff.models import Caseworker
+from handoff.next_page import safe_next, with_next
 from handoff.policy import Principal, home_path
 from handoff.render import redirect, render, render_error, see_other
 from handoff.texts import CONSOLE_LANGUAGES
@@ -52,21 +53,22 @@ async def root(request: web.Request) -> web.StreamResponse:
 
 
 def _login_page(request: web.Request, lang: str, *, status: int = 200,
-                error: str | None = None) -> web.Response:
+                error: str | None = None, next_page: str | None = None) -> web.Response:
     token = auth.new_secret()
     response = render(request, "login.html", lang=lang, principal=None, status=status,
-                      csrf=token, error=error)
+                      csrf=token, error=error, next_page=next_page or "")
     set_cookie(response, request, LOGIN_COOKIE, token)
     return response
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
+    next_page = safe_next(request.query.get("next"))
     principal = await session_principal(request)
     if principal is not None:
-        raise web.HTTPFound(home_path(principal))
+        raise web.HTTPFound(next_page or home_path(principal))
     if await session_principal(request, pending=True) is not None:
-        raise web.HTTPFound(TOTP_PATH)
-    return _login_page(request, request_lang(request, None))
+        raise web.HTTPFound(with_next(TOTP_PATH, next_page))
+    return _login_page(request, request_lang(request, None), next_page=next_page)
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
@@ -74,15 +76,17 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await form_fields(request)
     asked = form.get("lang", "")
     lang = asked if asked in CONSOLE_LANGUAGES else request_lang(request, None)
+    next_page = safe_next(form.get("next"))
     if not same_secret(form.get("csrf"), request.cookies.get(LOGIN_COOKIE)):
-        return _login_page(request, lang, status=403, error="notice.invalid")
+        return _login_page(request, lang, status=403, error="notice.invalid",
+                           next_page=next_page)
     name = form.get("name", "").strip()[:64]
     policy = auth_policy(request)
     result = await auth.login(ctx.store.session, ctx.passwords, policy, name=name,
                               password=form.get("password", ""),
                               client=ctx.proxies.client_of(request))
     if result.busy:
-        return _login_page(request, lang, status=503, error="notice.busy")
+        return _login_page(request, lang, status=503, error="notice.busy", next_page=next_page)
     async with ctx.store.session() as db:
         if result.account is None:
             # Never the name as typed: people paste passwords into the name field.
@@ -96,12 +100,16 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             audit.record(db, principal.name, "login.password" if pending else "login")
     if result.account is None:
         if result.locked:
-            return _login_page(request, lang, status=429, error="notice.locked")
-        return _login_page(request, lang, status=401, error="notice.failed")
-    if pending:
-        target = TOTP_PATH if result.account.totp_enrolled_at is not None else ENROL_PATH
+            return _login_page(request, lang, status=429, error="notice.locked",
+                               next_page=next_page)
+        return _login_page(request, lang, status=401, error="notice.failed",
+                           next_page=next_page)
+    if pending and result.account.totp_enrolled_at is not None:
+        target = with_next(TOTP_PATH, next_page)
+    elif pending:
+        target = ENROL_PATH  # a first login: nothing to return to yet
     else:
-        target = home_path(principal)
+        target = next_page or home_path(principal)
     response = see_other(target)
     set_cookie(response, request, SESSION_COOKIE, raw)
     clear_cookie(response, LOGIN_COOKIE)
@@ -146,13 +154,16 @@ async def totp_form(request: web.Request) -> web.StreamResponse:
     if account.totp_enrolled_at is None:
         raise web.HTTPFound(ENROL_PATH)
     return render(request, "totp.html", lang=principal.lang, principal=None,
-                  csrf=principal.csrf_token, error=None)
+                  csrf=principal.csrf_token, error=None,
+                  next_page=safe_next(request.query.get("next")) or "")
 
 
 async def totp_submit(request: web.Request) -> web.StreamResponse:
     principal, account = await _pending(request)
     ctx, policy = context_of(request), auth_policy(request)
-    code = (await form_fields(request)).get("code", "")[:64]
+    form = await form_fields(request)
+    code = form.get("code", "")[:64]
+    next_page = safe_next(form.get("next"))
     now = policy.clock()
     async with ctx.store.session() as db:
         account = await db.get(Caseworker, principal.id) or account
@@ -171,8 +182,10 @@ async def totp_submit(request: web.Request) -> web.StreamResponse:
         if locked:
             raise redirect("/console/login", "locked")
         return render(request, "totp.html", lang=principal.lang, principal=None, status=401,
-                      csrf=principal.csrf_token, error="totp.wrong")
-    raise redirect(home_path(principal), "recovery_used" if used == "recovery" else None)
+                      csrf=principal.csrf_token, error="totp.wrong", next_page=next_page or "")
+    if used == "recovery":  # the notice matters more than the page: say a code was used
+        raise redirect(home_path(principal), "recovery_used")
+    raise redirect(next_page or home_path(principal))
 
 
 def qr_svg(uri: str) -> Markup:

@@ -20,6 +20,7 @@ from aiohttp import web
 from handoff import audit, auth
 from handoff.actions import CaseConflict, CaseNotFound, InvalidInput
 from handoff.context import context_of
+from handoff.next_page import login_url
 from handoff.policy import Principal
 from handoff.reads import Forbidden
 from handoff.render import redirect, render_error
@@ -200,7 +201,7 @@ def console_route(allowed: Rule, *, poll: bool = False) -> Callable[[PrincipalHa
                 if poll:
                     return json_error(401, "session expired")
                 had_session = SESSION_COOKIE in request.cookies
-                raise web.HTTPFound("/console/login" + ("?notice=expired" if had_session else ""))
+                raise web.HTTPFound(login_url(request, expired=had_session))
             if request.method == "POST":
                 form = await form_fields(request)
                 if not same_secret(form.get(CSRF_FIELD), principal.csrf_token):

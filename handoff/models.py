@@ -17,6 +17,8 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -146,6 +148,28 @@ class CaseNote(Base):
     """A fixed code (outcome, transfer target), never free text."""
     text_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CannedReplyText(Base):
+    """One canned reply in one reply language (ar, en, fr), managed by supervisors in the
+    console (:mod:`handoff.canned`), first seeded from ``handoff/canned_replies.yml``.
+
+    Not user data: the wording a caseworker may pick and edit before sending. A retired text
+    stays (``retired_at``) so the audit trail's ``key/lang`` still names something.
+    """
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (UniqueConstraint("key", "language", name="uq_canned_replies_key_language"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(48))
+    """A short id (``safe_now``) shared by the reply's languages."""
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditEntry(Base):

@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.crypto import FieldCipher
 from bot.store.models import Case, CaseMessage
-from handoff import audit, relay
-from handoff.actions import CaseNotFound, get_case
+from handoff import audit, previews, relay
+from handoff.actions import CaseNotFound, get_case, takes_cases
 from handoff.models import Caseworker
-from handoff.policy import CASE_ROLES, UNCLAIMED, Principal, can_see
+from handoff.policy import UNCLAIMED, Principal, can_see
 from handoff.queue import OPEN_STATUSES, CaseSummary, Selection, case_summary, list_cases
 
 VIEWS = ("mine", "unassigned", "urgent", "closed")
@@ -62,6 +62,28 @@ async def queue_for(db: AsyncSession, principal: Principal, *, action: str | Non
     if action:
         audit.record(db, principal.name, action, detail=view)
     return cases
+
+
+async def previews_for(db: AsyncSession, cipher: FieldCipher, principal: Principal,
+                       cases: list[CaseSummary], *,
+                       action: str | None = "case.preview") -> dict[int, previews.Preview]:
+    """The last-message line and unread count of each listed case the caller may open (none
+    for the others), each preview audited as a read of that case (``action=None`` when the
+    caller audits at the moment the rows are actually sent, see :func:`audit_previews`)."""
+    if not principal.handles_cases:
+        raise Forbidden()
+    ids = [c.id for c in cases if can_see(principal, c)]
+    found = await previews.previews(db, cipher, ids)
+    if action:
+        audit_previews(db, principal, found, action)
+    return found
+
+
+def audit_previews(db: AsyncSession, principal: Principal, shown: dict[int, previews.Preview],
+                   action: str = "case.preview") -> None:
+    """One audit row per case whose last message the caller was shown."""
+    for case_id in sorted(shown):
+        audit.record(db, principal.name, action, case_id)
 
 
 async def summary_for(db: AsyncSession, principal: Principal, case_id: int,
@@ -112,6 +134,7 @@ async def escalated_ids(db: AsyncSession) -> set[int]:
 
 
 async def case_handlers(db: AsyncSession) -> list[str]:
-    """Names a supervisor can assign a case to."""
-    return list(await db.scalars(select(Caseworker.name).where(
-        Caseworker.active, Caseworker.role.in_(CASE_ROLES)).order_by(Caseworker.name)))
+    """Names a supervisor can assign a case to (``actions.takes_cases``: never an account
+    waiting for approval or deactivated)."""
+    return list(await db.scalars(select(Caseworker.name).where(takes_cases())
+                                 .order_by(Caseworker.name)))

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from handoff.context import context_of
 from handoff.policy import Principal
-from handoff.texts import HERE, RTL_LANGUAGES
+from handoff.texts import CONSOLE_LANGUAGES, HERE, RTL_LANGUAGES
 from handoff.views import Labels
 
 
@@ -32,6 +32,7 @@ def render(request: web.Request, template: str, *, lang: str, principal: Princip
     known = f"notice.{notice}" in context_of(request).texts.texts.get(lang, {})
     page: dict[str, Any] = {
         "lang": lang, "dir": "rtl" if lang in RTL_LANGUAGES else "ltr", "L": labels,
+        "languages": CONSOLE_LANGUAGES,
         "t": labels.t, "principal": principal,
         "csrf": principal.csrf_token if principal else "", "path": request.path,
         "notice": labels.t(f"notice.{notice}") if known else None,

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 HERE = Path(__file__).resolve().parent
-CONSOLE_LANGUAGES = ("ar", "en")
+CONSOLE_LANGUAGES = ("ar", "en", "fr")
 REPLY_LANGUAGES = ("ar", "en", "fr")
 RTL_LANGUAGES = frozenset({"ar"})
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.content import ContentLibrary
 from handoff.actions import NoteView
 from handoff.policy import Principal, holds
+from handoff.previews import Preview
 from handoff.queue import CaseSummary
 from handoff.relay import ThreadMessage
 from handoff.texts import ConsoleText
@@ -44,6 +45,11 @@ class CaseRow:
     contact_paused: bool = False
     unanswered: bool = False
     """The person wrote last and no one has answered yet (the queue's "new message")."""
+    preview: str | None = None
+    """The last message, shortened (None: not shown to this viewer, or no message yet)."""
+    preview_who: str = ""
+    unread: int = 0
+    """The person's messages since the holder last read the thread."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class Labels:
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
 
     def case_row(self, principal: Principal, case: CaseSummary, *, escalated: bool,
-                 now: datetime) -> CaseRow:
+                 now: datetime, preview: Preview | None = None) -> CaseRow:
         return CaseRow(
             id=case.id, alias=case.alias, status=case.status,
             status_label=self.of("status", case.status), priority=case.priority,
@@ -100,12 +106,21 @@ class Labels:
             language_label=self.of("language", case.language),
             channel_label=self.of("channel", case.channel),
             contact_paused=case.contact_paused, unanswered=case.times.unanswered,
+            preview=preview.text if preview else None,
+            preview_who=self.sender(preview.sender) if preview else "",
+            unread=preview.unread if preview else 0,
         )
 
     def queue(self, principal: Principal, cases: Iterable[CaseSummary], escalated: set[int],
-              now: datetime) -> list[CaseRow]:
-        return [self.case_row(principal, c, escalated=c.id in escalated, now=now)
+              now: datetime, previews: dict[int, Preview] | None = None) -> list[CaseRow]:
+        shown = previews or {}
+        return [self.case_row(principal, c, escalated=c.id in escalated, now=now,
+                              preview=shown.get(c.id))
                 for c in cases]
+
+    def sender(self, sender: str) -> str:
+        """Who wrote a message, as a short word (the preview's "Person:" / "Caseworker:")."""
+        return self.t(f"inbox.preview_from_{sender}")
 
     def messages(self, thread: Sequence[ThreadMessage]) -> list[MessageRow]:
         who = {"user": self.t("case.from_user"), "bot": self.t("case.from_bot")}

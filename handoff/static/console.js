@@ -31,7 +31,7 @@
 
   function expired() {
     window.location.assign("/console/login?notice=expired&next=" +
-      encodeURIComponent(window.location.pathname));
+      encodeURIComponent(window.location.pathname + window.location.search));
   }
 
   // --- live updates ---------------------------------------------------------------------
@@ -239,10 +239,40 @@
     }).then(function () { form.dataset.busy = ""; });
   }
 
+  // A form marked data-confirm="<dialog id>" (closing a case) asks in that dialog first; the
+  // server still refuses without confirm=yes and asks on its own page when this cannot.
+  function askToConfirm(form, dialog) {
+    var select = form.querySelector("select");
+    var chosen = select && select.options[select.selectedIndex];
+    var text = dialog.querySelector("p[data-template]");
+    if (text) { text.textContent = text.dataset.template.replace("{outcome}", chosen ? chosen.text : ""); }
+    dialog.returnValue = "";
+    dialog.addEventListener("close", function onClose() {
+      dialog.removeEventListener("close", onClose);
+      if (dialog.returnValue !== "yes") { if (select) { select.focus(); } return; }
+      var confirm = form.querySelector("input[name=confirm]");
+      if (!confirm) {
+        confirm = document.createElement("input");
+        confirm.type = "hidden";
+        confirm.name = "confirm";
+        form.appendChild(confirm);
+      }
+      confirm.value = "yes";
+      if (window.fetch && window.DOMParser) { submitWithFetch(form, null); } else { form.submit(); }
+    });
+    dialog.showModal();
+  }
+
   function enhanceForms(root) {
     Array.prototype.forEach.call(root.querySelectorAll("form[data-fetch]"), function (form) {
       form.addEventListener("submit", function (event) {
-        if (!window.fetch || !window.DOMParser) { return; }
+        var dialog = form.dataset.confirm && document.getElementById(form.dataset.confirm);
+        if (dialog && dialog.showModal) {
+          event.preventDefault();
+          askToConfirm(form, dialog);
+          return;
+        }
+        if (!window.fetch || !window.DOMParser || form.dataset.confirm) { return; }
         event.preventDefault();
         submitWithFetch(form, event.submitter);
       });

@@ -4,19 +4,23 @@ in every role, cases inserted directly, and a small cookie-keeping client per pe
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from argon2 import PasswordHasher
 from yarl import URL
 
 from bot.app import Sanad
-from bot.store.models import Case, User
+from bot.store.models import Case, CaseMessage, User
 from bot.store.repository import utcnow
 from bot.web.app import create_app
 from handoff import auth
@@ -69,6 +73,17 @@ async def make_case(sanad: Sanad, *, priority: str = "normal", status: str = "wa
         db.add(case)
         await db.flush()
         return case.id
+
+
+async def write_message(sanad: Sanad, case_id: int, text: str, sender: str = "user") -> None:
+    """A message in a case's thread now, sealed as the relay seals it (people made by
+    ``make_case`` have no data key of their own: the master key)."""
+    async with sanad.store.session() as db:
+        db.add(CaseMessage(case_id=case_id, sender=sender,
+                           author="cw1" if sender == "caseworker" else None,
+                           text_enc=sanad.store.cipher.encrypt_text(
+                               text, context=b"case_messages.text"),
+                           created_at=utcnow()))
 
 
 @dataclass
@@ -156,3 +171,71 @@ async def console(sanad_sqlite: Sanad) -> AsyncIterator[Console]:
     yield running
     await running.close()
     await running.server.close()
+
+
+# --- The console on a real port, for a real browser (Debian chromium + Playwright) ---
+
+CHROMIUM = Path("/usr/bin/chromium")
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
+)
+"""Mark for browser tests: they run only where Debian's chromium is (no browser download)."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LiveConsole:
+    """A console served on 127.0.0.1: its base URL and the running app."""
+
+    base: str
+    app: web.Application
+
+
+@asynccontextmanager
+async def serve_console(sanad: Sanad, *, accounts: bool = True,
+                        **setup_options: Any) -> AsyncIterator[LiveConsole]:
+    """The real app (console + API) on a free port, with every role's account unless
+    ``accounts`` is false; ``setup_options`` go to :func:`handoff.web.setup`."""
+    setup_options.setdefault("passwords", FAST_PASSWORDS)
+    app = create_app(sanad, channels=[], back_office=False)
+    setup(app, sanad, **setup_options)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    try:
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        if accounts:
+            await add_accounts(sanad)
+        yield LiveConsole(f"http://127.0.0.1:{port}", app)
+    finally:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def live_console(sanad_sqlite: Sanad) -> AsyncIterator[str]:
+    """The console on a real port (SQLite, every role's account): its base URL."""
+    async with serve_console(sanad_sqlite) as running:
+        yield running.base
+
+
+async def launch_chromium(playwright: Any) -> Any:
+    """Debian's chromium, headless, as the sandboxed CI container allows."""
+    return await playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+
+
+async def sign_in(page: Any, base: str, name: str, lang: str | None = None,
+                  password: str = PASSWORD) -> None:
+    """Fill and send the login form (in ``lang`` when given) and wait for the next page."""
+    await page.goto(f"{base}/console/login" + (f"?lang={lang}" if lang else ""))
+    await page.fill("#name", name)
+    await page.fill("#password", password)
+    await page.click("button[type=submit].primary")
+    await page.wait_for_load_state()

@@ -1,5 +1,5 @@
-"""Accessibility and phone layout of every console page, for every role, in Arabic and English,
-at 1366x768 and 390x844: axe-core (axe-playwright-python) finds no serious or critical
+"""Accessibility and phone layout of every console page, for every role, in Arabic, English and
+French, at 1366x768 and 390x844: axe-core (axe-playwright-python) finds no serious or critical
 violation, and no page scrolls sideways (``scrollWidth <= innerWidth``).
 
 To cover a new page, add its path to ``PAGES`` under each role that may open it (``{case}``
@@ -12,16 +12,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 
 from bot.app import Sanad
-from bot.web.app import create_app
-from handoff.web import setup
-from tests.handoff.conftest import ACCOUNTS, FAST_PASSWORDS, PASSWORD, add_accounts, make_case
-from tests.handoff.test_console_browser import CHROMIUM, free_port
+from tests.handoff.conftest import (
+    ACCOUNTS,
+    launch_chromium,
+    make_case,
+    needs_chromium,
+    serve_console,
+    sign_in,
+    write_message,
+)
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed"),
+    needs_chromium,
     pytest.mark.timeout(900),
 ]
 SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
@@ -31,7 +35,8 @@ PAGES: dict[str | None, tuple[str, ...]] = {
     None: ("/console/login",),
     "cw1": ("/console/queue", "/console/cases/{case}", "/console/account"),
     "sup": ("/console/queue", "/console/cases/{case}", "/console/reports",
-            "/console/indicators", "/console/dashboard", "/console/campaigns"),
+            "/console/indicators", "/console/dashboard", "/console/campaigns",
+            "/console/canned"),
     "out": ("/console/home", "/console/dashboard", "/console/campaigns"),
     "adm": ("/console/accounts", "/console/dashboard", "/console/campaigns"),
 }
@@ -40,15 +45,8 @@ PAGES: dict[str | None, tuple[str, ...]] = {
 
 @pytest.fixture
 async def site(sanad_sqlite: Sanad) -> AsyncIterator[str]:
-    app = create_app(sanad_sqlite, channels=[], back_office=False)
-    setup(app, sanad_sqlite, passwords=FAST_PASSWORDS)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await add_accounts(sanad_sqlite)
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_console(sanad_sqlite) as running:
+        yield running.base
 
 
 def blocking(results: Any) -> list[str]:
@@ -61,7 +59,7 @@ def test_every_account_in_the_list_exists() -> None:
     assert {name for name in PAGES if name} <= set(ACCOUNTS)
 
 
-@pytest.mark.parametrize("lang", ["ar", "en"])
+@pytest.mark.parametrize("lang", ["ar", "en", "fr"])
 async def test_every_page_of_every_role_is_accessible_at_both_sizes(
     sanad_sqlite: Sanad, site: str, lang: str,
 ) -> None:
@@ -69,24 +67,20 @@ async def test_every_page_of_every_role_is_accessible_at_both_sizes(
     from playwright.async_api import async_playwright
 
     case = await make_case(sanad_sqlite, priority="urgent")
-    await make_case(sanad_sqlite, status="claimed", assignee="cw1")
+    held = await make_case(sanad_sqlite, status="claimed", assignee="cw1")
+    for case_id in (case, held):  # queue rows with a preview and an unread count
+        await write_message(sanad_sqlite, case_id, "صاحب الشغل واخد الباسبور بتاعي " * 4)
     axe = Axe()
     problems: list[str] = []
     checked = 0
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         for size, (width, height) in SIZES.items():
             for name, paths in PAGES.items():
                 context = await browser.new_context(viewport={"width": width, "height": height})
                 page = await context.new_page()
-                await page.goto(f"{site}/console/login?lang={lang}")
                 if name:
-                    await page.fill("#name", name)
-                    await page.fill("#password", PASSWORD)
-                    await page.click("button[type=submit].primary")
-                    await page.wait_for_load_state()
+                    await sign_in(page, site, name, lang)
                 for path in paths:
                     url = site + path.format(case=case) + f"?lang={lang}"
                     response = await page.goto(url)

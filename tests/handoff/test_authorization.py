@@ -50,7 +50,9 @@ POSTS = [
     ("/console/cases/{held}/notes", {"text": "a note"},       302, 303, 403, 303, 403, 403),
     ("/console/cases/{held}/refer", {"service": "iom_egypt"}, 302, 303, 403, 303, 403, 403),
     ("/console/cases/{held}/transfer", {"to": ""},            302, 303, 403, 303, 403, 403),
-    ("/console/cases/{held}/close", {"outcome": "other"},     302, 303, 403, 303, 403, 403),
+    ("/console/cases/{held}/close", {"outcome": "other"},     302, 200, 403, 200, 403, 403),
+    ("/console/cases/{held}/close", {"outcome": "other", "confirm": "yes"},  # asked: closes
+                                                              302, 303, 403, 303, 403, 403),
     ("/console/accounts", {"name": "new{n}", "role": "outreach"},  # shows the invite link
                                                               302, 403, 403, 403, 403, 200),
     ("/console/accounts/{account}/unlock", {},                302, 403, 403, 403, 403, 303),

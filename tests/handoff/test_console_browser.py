@@ -10,24 +10,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-from aiohttp import web
 from sqlalchemy import func, select
 
 from bot.app import Sanad
 from bot.messages import Inbound, RelayedToCase
 from bot.store.models import OutboxMessage
-from bot.web.app import create_app
 from handoff import actions, relay
 from handoff.queue import list_cases
-from handoff.web import setup
-from tests.handoff.conftest import FAST_PASSWORDS, PASSWORD, add_accounts
+from tests.handoff.conftest import launch_chromium, needs_chromium, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Test artifacts by default; SANAD_UPDATE_SCREENSHOTS=1 refreshes the README's pictures.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / (
     "docs/screenshots" if os.environ.get("SANAD_UPDATE_SCREENSHOTS") == "1" else "test-artifacts"
@@ -35,10 +28,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / (
 SCRIPT = "<script>alert(1)</script>"
 LIVE_SCRIPT = '<img src=x onerror="alert(2)">'
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
-)
+pytestmark = needs_chromium
 
 
 async def say(sanad: Sanad, user: str, text: str = "", button: str | None = None) -> list[str]:
@@ -68,25 +58,6 @@ async def open_cases(sanad: Sanad) -> None:
     assert "RelayedToCase" in await say(sanad, "karim", SCRIPT)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-async def live_console(sanad_sqlite: Sanad) -> AsyncIterator[str]:
-    app = create_app(sanad_sqlite, channels=[], back_office=False)
-    setup(app, sanad_sqlite, passwords=FAST_PASSWORDS)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await add_accounts(sanad_sqlite)
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
 async def test_a_caseworker_handles_an_urgent_case_in_the_browser(
     sanad_sqlite: Sanad, live_console: str,
 ) -> None:
@@ -101,9 +72,7 @@ async def test_a_caseworker_handles_an_urgent_case_in_the_browser(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="ar-EG")
         dialogs: list[str] = []
 
@@ -115,12 +84,9 @@ async def test_a_caseworker_handles_an_urgent_case_in_the_browser(
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-        await page.goto(live_console + "/console/login")
-        assert await page.get_attribute("html", "dir") == "rtl"
-        await page.fill("#name", "cw1")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit].primary")
+        await sign_in(page, live_console, "cw1")
         await page.wait_for_url("**/console/queue")
+        assert await page.get_attribute("html", "dir") == "rtl"
 
         rows = page.locator("#queue-rows tr")
         await expect(rows).to_have_count(3)
@@ -170,6 +136,7 @@ async def test_a_caseworker_handles_an_urgent_case_in_the_browser(
 
         await page.select_option("#outcome", "referred")
         await page.click("form[action$='/close'] button")
+        await page.click("dialog#close-confirm button[value=yes]")
         await page.wait_for_url("**/console/queue?notice=closed")
         await expect(page.locator("#queue-rows tr")).to_have_count(2)
 

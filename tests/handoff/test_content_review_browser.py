@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-from aiohttp import web
 from sqlalchemy import select
 
 from bot.app import Sanad, build
@@ -28,30 +26,25 @@ from bot.content.review_store import decide, load_approvals
 from bot.messages import Inbound
 from bot.store.db import transaction
 from bot.store.repository import utcnow
-from bot.web.app import create_app
 from handoff import auth
 from handoff.models import AuditEntry
-from handoff.web import setup
 from tests.conftest import make_settings
-from tests.handoff.conftest import FAST_PASSWORDS, PASSWORD
+from tests.handoff.conftest import (
+    FAST_PASSWORDS,
+    PASSWORD,
+    launch_chromium,
+    needs_chromium,
+    serve_console,
+    sign_in,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / (
     "docs/screenshots" if os.environ.get("SANAD_UPDATE_SCREENSHOTS") == "1" else "test-artifacts"
 )
 REPO_CONTENT = Path(__file__).resolve().parents[2] / "content"
 MODULE = "check_job_offer"
 
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(),
-    reason="Debian chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)",
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = needs_chromium
 
 
 def edit(path: Path, change: Any) -> None:
@@ -85,17 +78,11 @@ async def production(sqlite_url: str, content: Path, embedded_nlu: Any,
     # enrolment production enforces (tested with the login, tests/handoff/test_totp*).
     settings = replace(make_settings(sqlite_url), environment="development", show_drafts=False)
     sanad = await build(settings, nlu=embedded_nlu, safety=safety_detector)
-    app = create_app(sanad, channels=[], back_office=False)
-    setup(app, sanad, passwords=FAST_PASSWORDS)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    async with sanad.store.session() as db:
-        await auth.create_account(db, FAST_PASSWORDS, name="rev", role="reviewer",
-                                  password=PASSWORD)
-    yield sanad, f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_console(sanad, accounts=False) as running:
+        async with sanad.store.session() as db:
+            await auth.create_account(db, FAST_PASSWORDS, name="rev", role="reviewer",
+                                      password=PASSWORD)
+        yield sanad, running.base
     await sanad.aclose()
 
 
@@ -125,17 +112,12 @@ async def test_a_reviewer_approves_a_module_in_the_browser(
     item_path = f"/console/content/module/{MODULE}/en"
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="ar-EG")
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
 
-        await page.goto(base + "/console/login")
-        await page.fill("#name", "rev")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit].primary")
+        await sign_in(page, base, "rev")
         await page.wait_for_url("**/console/content")
         assert await page.get_attribute("html", "dir") == "rtl"
         cell = page.locator(f"tr[data-item='module:{MODULE}'] a[data-lang='en']")

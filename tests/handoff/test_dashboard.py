@@ -41,8 +41,13 @@ from handoff.dashboard import (
     primary,
     protect,
 )
-from tests.handoff.conftest import PASSWORD, Console, start_console
-from tests.handoff.test_console_browser import CHROMIUM, live_console  # noqa: F401
+from tests.handoff.conftest import (
+    Console,
+    launch_chromium,
+    needs_chromium,
+    sign_in,
+    start_console,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / (
     "docs" if os.environ.get("SANAD_UPDATE_SCREENSHOTS") == "1" else "test-artifacts")
@@ -278,25 +283,20 @@ def test_charts_are_accessible_svg_without_styles() -> None:
 
 
 # --- in the browser ------------------------------------------------------------------------
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed")
+@needs_chromium
 async def test_outreach_sees_the_dashboard_in_the_browser(
-    sanad_sqlite: Sanad, live_console: str,  # noqa: F811
+    sanad_sqlite: Sanad, live_console: str,
 ) -> None:
     from playwright.async_api import async_playwright, expect
 
     await seed(sanad_sqlite, utcnow())
     DOCS.mkdir(parents=True, exist_ok=True)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="ar-EG")
         errors: list[str] = []
         page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        await page.goto(live_console + "/console/login")
-        await page.fill("#name", "out")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit].primary")
+        await sign_in(page, live_console, "out")
         await page.wait_for_url("**/console/home")
         await page.click("nav a[href='/console/dashboard']")
         await page.wait_for_url("**/console/dashboard")

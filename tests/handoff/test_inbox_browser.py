@@ -14,15 +14,12 @@ from aiohttp import web
 
 from bot.app import Sanad
 from bot.messages import Inbound
-from bot.web.app import create_app
 from handoff import live
 from handoff.queue import list_cases
-from handoff.web import setup
-from tests.handoff.conftest import FAST_PASSWORDS, PASSWORD, add_accounts
-from tests.handoff.test_console_browser import CHROMIUM, free_port
+from tests.handoff.conftest import launch_chromium, needs_chromium, serve_console, sign_in
 
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed"),
+    needs_chromium,
     pytest.mark.timeout(600),
 ]
 SIZES = {"desktop": (1366, 768), "phone": (390, 844)}
@@ -37,23 +34,8 @@ async def say(sanad: Sanad, user: str, text: str = "", button: str | None = None
 
 @pytest.fixture
 async def site(sanad_sqlite: Sanad) -> AsyncIterator[tuple[str, web.Application]]:
-    app = create_app(sanad_sqlite, channels=[], back_office=False)
-    setup(app, sanad_sqlite, passwords=FAST_PASSWORDS, watch_seconds=0.3)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await add_accounts(sanad_sqlite)
-    yield f"http://127.0.0.1:{port}", app
-    await runner.cleanup()
-
-
-async def login(page: Any, base: str, name: str, lang: str) -> None:
-    await page.goto(f"{base}/console/login?lang={lang}")
-    await page.fill("#name", name)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit].primary")
-    await page.wait_for_load_state()
+    async with serve_console(sanad_sqlite, watch_seconds=0.3) as running:
+        yield running.base, running.app
 
 
 async def no_sideways_scroll(page: Any) -> None:
@@ -76,9 +58,7 @@ async def test_the_inbox_lives_without_reloads(
     width, height = SIZES[size]
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         context = await browser.new_context(viewport={"width": width, "height": height},
                                             permissions=["notifications"])
         page = await context.new_page()
@@ -87,7 +67,7 @@ async def test_the_inbox_lives_without_reloads(
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.on("response", lambda r: errors.append(f"{r.status} {r.url}")
                 if r.status >= 400 else None)
-        await login(page, base, "cw1", lang)
+        await sign_in(page, base, "cw1", lang)
         await page.wait_for_url("**/console/queue")
         assert await page.get_attribute("html", "dir") == ("rtl" if lang == "ar" else "ltr")
         await expect(page.locator("#queue-rows tr")).to_have_count(1)
@@ -154,9 +134,21 @@ async def test_the_inbox_lives_without_reloads(
         assert await page.locator("time[dir=ltr]").count() >= 2, "times read left to right"
         await no_sideways_scroll(page)
 
-        # Close without a reload: back on the queue, told so.
+        # Closing asks first (a stray click closes nothing), then closes without a reload.
         await page.select_option("#outcome", "referred")
         await page.click("form[action$='/close'] button")
+        confirm = page.locator("dialog#close-confirm")
+        await expect(confirm).to_be_visible()
+        outcome = (await page.locator("#outcome option:checked").inner_text()).strip()
+        await expect(confirm.locator("p")).to_contain_text(outcome)
+        await no_sideways_scroll(page)
+        await confirm.locator("button[value=no]").click()
+        await expect(confirm).to_be_hidden()
+        await expect(page.locator("#outcome")).to_be_focused()
+        async with sanad.store.session() as db:
+            assert (await actions.get_case(db, normal.id)).status == "claimed", "cancelled"
+        await page.click("form[action$='/close'] button")
+        await confirm.locator("button[value=yes]").click()
         await page.wait_for_url("**/console/queue?notice=closed", timeout=WAIT)
         await expect(page.locator("p.notice")).to_be_visible()
         assert await page.evaluate("window.__same === true"), "closed without a reload"
@@ -189,11 +181,9 @@ async def test_keyboard_shortcuts(
         first, second = await list_cases(db)
     width, height = SIZES[size]
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         page = await browser.new_page(viewport={"width": width, "height": height})
-        await login(page, base, "cw1", lang)
+        await sign_in(page, base, "cw1", lang)
         await page.wait_for_url("**/console/queue")
         help_dialog = page.locator("dialog#shortcuts")
         await expect(help_dialog).to_be_hidden()

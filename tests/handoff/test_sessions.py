@@ -112,7 +112,8 @@ async def test_idle_sessions_expire_and_polling_does_not_keep_them_alive(
     assert poll.status == 401
     page = await browser.get("/console/queue")
     assert page.status == 302
-    assert page.headers["Location"] == "/console/login?notice=expired"
+    assert page.headers["Location"].replace("%2F", "/") == (
+        "/console/login?notice=expired&next=/console/queue"), "back to the queue after"
     assert await sessions(console) == 0
 
 

@@ -4,63 +4,38 @@ codes are shown once."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pyotp
 import pytest
-from aiohttp import web
 
 from bot.app import Sanad
-from bot.web.app import create_app
 from handoff.auth import AuthPolicy
-from handoff.web import setup
-from tests.handoff.conftest import FAST_PASSWORDS, PASSWORD, add_accounts
+from tests.handoff.conftest import launch_chromium, needs_chromium, serve_console, sign_in
 
-CHROMIUM = Path("/usr/bin/chromium")
 MOMENT = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC)
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian chromium is not installed at /usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 async def live_console(sanad_sqlite: Sanad) -> AsyncIterator[str]:
-    app = create_app(sanad_sqlite, channels=[], back_office=False)
-    setup(app, sanad_sqlite, passwords=FAST_PASSWORDS,
-          policy=AuthPolicy(require_totp=True, clock=lambda: MOMENT))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    await add_accounts(sanad_sqlite)
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_console(
+            sanad_sqlite, policy=AuthPolicy(require_totp=True, clock=lambda: MOMENT)) as running:
+        yield running.base
 
 
 async def test_enrolment_in_the_browser(live_console: str) -> None:
     from playwright.async_api import async_playwright, expect
 
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         page = await browser.new_page(viewport={"width": 1280, "height": 900}, locale="en-GB")
         problems: list[str] = []
         page.on("console", lambda msg: problems.append(msg.text)
                 if msg.type == "error" or "Content Security Policy" in msg.text else None)
-        await page.goto(live_console + "/console/login?lang=en")
-        await page.fill("#name", "sup")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit].primary")
+        await sign_in(page, live_console, "sup", "en")
         await page.wait_for_url("**/console/totp/enrol")
         qr = page.locator("figure.qr svg")
         await expect(qr).to_have_count(1)

@@ -5,71 +5,48 @@ empty."""
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from bot.app import Sanad
-from bot.web.app import create_app
-from handoff.web import setup
-from tests.handoff.conftest import FAST_PASSWORDS, PASSWORD, add_accounts, make_case
+from tests.handoff.conftest import (
+    launch_chromium,
+    make_case,
+    needs_chromium,
+    serve_console,
+    sign_in,
+)
 from tests.referrals.conftest import Person, partner_accounts
 
-CHROMIUM = Path("/usr/bin/chromium")
 SUMMARY = "محتاجة مكان آمن تبات فيه"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian chromium is not installed at /usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+pytestmark = needs_chromium
 
 
 @pytest.fixture
 async def live(sanad_sqlite: Sanad) -> AsyncIterator[str]:
-    app = create_app(sanad_sqlite, channels=[], back_office=False)
-    setup(app, sanad_sqlite, passwords=FAST_PASSWORDS)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
+    async with serve_console(sanad_sqlite) as running:
+        yield running.base
 
 
 async def test_propose_consent_accept_complete_in_the_browser(sanad_sqlite: Sanad,
                                                               live: str) -> None:
-    from playwright.async_api import Page, async_playwright, expect
+    from playwright.async_api import async_playwright, expect
 
     sanad = sanad_sqlite
-    await add_accounts(sanad)
     await partner_accounts(sanad)
     case_id = await make_case(sanad, user="browser-person", status="claimed", assignee="cw1")
     person = Person(sanad, "browser-person")
     await person.say("hello")
 
-    async def login(page: Page, name: str) -> None:
-        await page.goto(live + "/console/login")
-        await page.fill("#name", name)
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit].primary")
-        await page.wait_for_load_state()
-
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        browser = await launch_chromium(playwright)
         errors: list[str] = []
         caseworker = await browser.new_page(locale="ar-EG")
         caseworker.on("console",
                       lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-        await login(caseworker, "cw1")
+        await sign_in(caseworker, live, "cw1")
         await caseworker.goto(f"{live}/console/cases/{case_id}")
         await caseworker.click("#structured-referrals")
         await caseworker.wait_for_url(f"**/console/cases/{case_id}/referrals")
@@ -89,7 +66,7 @@ async def test_propose_consent_accept_complete_in_the_browser(sanad_sqlite: Sana
         await person.say("أيوه، موافق", button=person.phone.button("rc:yes:"))
 
         shelter = await browser.new_page(locale="ar-EG")
-        await login(shelter, "shelter1")
+        await sign_in(shelter, live, "shelter1")
         await shelter.wait_for_url("**/console/partner")
         item = shelter.locator("#partner-referrals article.referral")
         await expect(item).to_have_count(1)
@@ -101,7 +78,7 @@ async def test_propose_consent_accept_complete_in_the_browser(sanad_sqlite: Sana
         await expect(item).to_have_attribute("data-status", "completed")
 
         other = await browser.new_page(locale="ar-EG")
-        await login(other, "iom1")
+        await sign_in(other, live, "iom1")
         await other.wait_for_url("**/console/partner")
         await expect(other.locator("#partner-referrals article.referral")).to_have_count(0)
         assert SUMMARY not in await other.content()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-07 19:42:20.197100
+Create Date: 2026-12-07 21:26:21.389477
 """
 from __future__ import annotations
 
@@ -68,6 +68,18 @@ def upgrade() -> None:
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaigns_status'), ['status'], unique=False)
 
+    op.create_table('canned_replies',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('key', sa.String(length=48), nullable=False),
+    sa.Column('language', sa.String(length=8), nullable=False),
+    sa.Column('title', sa.String(length=120), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('updated_by', sa.String(length=64), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('retired_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_canned_replies')),
+    sa.UniqueConstraint('key', 'language', name='uq_canned_replies_key_language')
+    )
     op.create_table('caseworkers',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -667,6 +679,7 @@ def downgrade() -> None:
 
     op.drop_table('content_reviews')
     op.drop_table('caseworkers')
+    op.drop_table('canned_replies')
     with op.batch_alter_table('campaigns', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaigns_status'))
 
