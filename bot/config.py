@@ -121,6 +121,9 @@ class Settings:
     parse_api: bool = True
     """``POST /model/parse`` (``SANAD_PARSE_API``): on in development, off in production unless
     enabled; rate-limited per client."""
+    web_chat: bool = False
+    """The web chat page ``/chat`` (``SANAD_WEB_CHAT``): on in development, off in production
+    unless enabled."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks of reverse proxies whose ``X-Forwarded-For`` is believed
     (``SANAD_TRUSTED_PROXIES``); from anyone else the header is ignored."""
@@ -209,6 +212,7 @@ class Settings:
             trusted_proxies=_networks(env, "SANAD_TRUSTED_PROXIES"),
             metrics_token=_token(env, "SANAD_METRICS_TOKEN"),
             parse_api=_flag(env, "SANAD_PARSE_API", environment == "development"),
+            web_chat=_flag(env, "SANAD_WEB_CHAT", environment == "development"),
         )
 
 

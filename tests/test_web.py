@@ -113,3 +113,17 @@ def test_metrics_tokens_are_long_enough() -> None:
     assert Settings.from_env({"SANAD_ENV": "production", "SANAD_SECRET_KEY": "x" * 32}
                              ).parse_api is False
     assert Settings.from_env({}).parse_api is True
+
+
+async def test_the_web_chat_is_served_where_enabled_and_only_there(sanad_sqlite: Sanad) -> None:
+    """On in development; production serves it only when SANAD_WEB_CHAT says so."""
+    assert Settings.from_env({}).web_chat is True
+    production = {"SANAD_ENV": "production", "SANAD_SECRET_KEY": "x" * 32}
+    assert Settings.from_env(production).web_chat is False
+    assert Settings.from_env({**production, "SANAD_WEB_CHAT": "1"}).web_chat is True
+    for enabled, status in ((True, 200), (False, 404)):
+        client = await client_for(with_settings(sanad_sqlite, web_chat=enabled))
+        try:
+            assert (await client.get("/chat")).status == status
+        finally:
+            await client.close()

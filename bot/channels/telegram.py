@@ -38,7 +38,6 @@ and aiohttp request logs stay at WARNING (see ``bot.cli.configure_logging``).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -51,6 +50,7 @@ from telegram.error import BadRequest, InvalidToken, RetryAfter, TelegramError
 
 from bot.channels import telegram_webhook
 from bot.channels.lifecycle import bind_to_app
+from bot.channels.runtime import ChannelRuntime, Job, Outcome, secret_ok, where
 from bot.channels.telegram_commands import load_commands
 from bot.channels.telegram_render import Chunk, render
 from bot.channels.telegram_request import AiohttpRequest
@@ -69,11 +69,10 @@ from bot.channels.telegram_updates import (
 from bot.config import SUPPORTED_LANGUAGES, ConfigError
 from bot.messages import Outbound, QuickExit, Turn, UserRef
 from bot.metrics import Metrics
-from bot.outbox import OutboxSender, PermanentDeliveryError, mark_failed, mark_sent, release
+from bot.outbox import OutboxSender, PermanentDeliveryError
 from bot.sendbudget import TurnPriorities
 from bot.sendbudget.config import open_budget
 from bot.store.db import DatabaseUnavailable
-from bot.store.repository import KeyedLocks
 
 if TYPE_CHECKING:
     from bot.app import Sanad
@@ -101,7 +100,9 @@ class TelegramChannel:
         self.sanad = sanad
         self.polling = polling
         self.poll_timeout = poll_timeout
-        self.metrics = metrics
+        self.runtime = ChannelRuntime(sanad, CHANNEL, counter="sanad_telegram_updates_total",
+                                      counter_help="Telegram updates by outcome",
+                                      metrics=metrics)
         self._poll_request = AiohttpRequest(connection_pool_size=1)
         self.bot = Bot(
             settings.telegram_bot_token,
@@ -115,18 +116,18 @@ class TelegramChannel:
         self.budget = (open_budget(CHANNEL, self._bot_id, sanad.store) if policy is None
                        else None)
         self.sender = Sender(policy, budget=self.budget)
-        self._chats = KeyedLocks()
         self._poller: asyncio.Task[None] | None = None
         self._outbox: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
 
+    @property
+    def metrics(self) -> Metrics | None:
+        return self.runtime.metrics
+
     # --- wiring into the web app ---------------------------------------------------------
     def mount(self, app: web.Application) -> None:
         """Add the webhook route (not when polling) and start/stop with the app."""
-        if self.metrics is None:
-            from bot.web.app import METRICS
-
-            self.metrics = app.get(METRICS)
+        self.runtime.attach(app)
         if not self.polling:
             app.router.add_post(WEBHOOK_PATH, self.webhook)
         bind_to_app(app, self)
@@ -221,12 +222,9 @@ class TelegramChannel:
     # --- webhook -------------------------------------------------------------------------
     async def webhook(self, request: web.Request) -> web.Response:
         secret = self.sanad.settings.telegram_webhook_secret
-        if secret is not None:
-            given = request.headers.get(SECRET_HEADER, "")
-            # surrogateescape: a header with invalid UTF-8 is just a wrong secret, not a 500
-            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), secret.encode()):
-                self._count("unauthorized")
-                return web.Response(status=401, text="unauthorized")
+        if secret is not None and not secret_ok(request.headers.get(SECRET_HEADER), secret):
+            self._count("unauthorized")
+            return web.Response(status=401, text="unauthorized")
         body = await request.read()  # over client_max_size: aiohttp raises 413
         data = _json_object(body)
         if data is None:
@@ -265,7 +263,7 @@ class TelegramChannel:
         kind = next((k for k in ALLOWED_UPDATES if k in data), "update")
         reason = f"field {exc}" if isinstance(exc, Malformed) else type(exc).__name__
         log.warning("telegram: a %s update could not be read (%s at %s); acknowledged, "
-                    "read from its JSON where possible", kind, reason, _where(exc))
+                    "read from its JSON where possible", kind, reason, where(exc))
         self._count("unreadable")
 
     # --- processing ----------------------------------------------------------------------
@@ -298,8 +296,10 @@ class TelegramChannel:
                 self._count("ignored")
                 status = 200
             else:
-                async with self._chats.hold(str(incoming.chat_id)):
-                    status = await self._turn(incoming)
+                job = Job(incoming.inbound, str(incoming.chat_id), incoming.language_hint,
+                          user_message_id=_str_or_none(incoming.user_message_id))
+                async with self.runtime.ordered(job.address):
+                    status = (await self.runtime.serve(self, job)).status
             return status
         finally:
             # The webhook's 200 answer carries the callback's answer; otherwise call the API.
@@ -307,61 +307,12 @@ class TelegramChannel:
                                                                and status == 200):
                 await self._answer_callback(incoming.callback_query_id)
 
-    async def _turn(self, incoming: Incoming) -> int:
-        assert incoming.inbound is not None
-        try:
-            turn = await self.sanad.engine.handle_turn(
-                incoming.inbound, address=str(incoming.chat_id)
-            )
-        except DatabaseUnavailable as exc:
-            log.warning("telegram: update not processed, database unavailable (%s); "
-                        "answering 503 so Telegram delivers it again", exc.reason)
-            self._count("database_unavailable")
-            return 503  # nothing stored, nothing sent: Telegram will deliver it again
-        except Exception as exc:
-            # A bug must not block the chat's queue at Telegram: apologise and move on.
-            log.error("telegram turn failed: %s at %s", type(exc).__name__, _where(exc))
-            self._count("failed")
-            await self._apologise(incoming)
-            return 200
-        if turn.duplicate:
-            self._count("duplicate")
-            return 200
-        try:
-            outcome = await self._deliver(incoming, turn)
-        except Exception as exc:  # the turn is committed: a retry would only be a duplicate
-            log.error("telegram delivery failed: %s at %s", type(exc).__name__, _where(exc))
-            self._count("failed")
-            outcome = "failed"
-        await self._settle(turn, outcome)
-        self._count("processed" if outcome in ("sent", "sent_unmarked") else outcome)
-        return 200
-
-    async def _settle(self, turn: Turn, outcome: str) -> None:
-        """Record the fast path's result on the turn's outbox rows; a failed send is retried
-        by the outbox sender, so the committed answer still reaches the user."""
-        store = self.sanad.store
-        try:
-            if outcome == "sent":
-                return  # marked sent with the message ids (_deliver)
-            if outcome == "sent_unmarked":
-                await mark_sent(store, turn.outbox_ids)
-            elif outcome == "blocked":
-                await mark_failed(store, turn.outbox_ids, error="blocked")
-            else:
-                await release(store, turn.outbox_ids, error="send failed")
-        except DatabaseUnavailable:  # the lease expires and the sender takes over
-            log.warning("telegram: outbox not updated (database unavailable)")
-
-    async def _deliver(self, incoming: Incoming, turn: Turn) -> str:
-        """Send the turn's messages (after hiding the chat on quick exit) and remember ids.
-
-        Returns ``sent``, ``blocked`` (the user blocked the bot) or ``failed``.
-        """
-        assert incoming.inbound is not None
-        user = incoming.inbound.user
-        chat_id = incoming.chat_id
-        ids = [incoming.user_message_id] if incoming.user_message_id is not None else []
+    async def deliver_turn(self, job: Job, turn: Turn) -> Outcome:
+        """Send the turn's messages (after hiding the chat on quick exit) and remember ids:
+        ``sent`` (rows marked with the ids), ``sent_unmarked``, ``blocked`` or ``failed``."""
+        user = job.inbound.user
+        chat_id = int(job.address)
+        ids = [] if job.user_message_id is None else [int(job.user_message_id)]
         if any(isinstance(e, QuickExit) for e in turn.events):
             await self._hide_chat(chat_id, user, ids)
             ids = []
@@ -377,22 +328,21 @@ class TelegramChannel:
                         ids.append(await self._send(chat_id, chunk))
             delivered = True
         except UserBlockedBot:
-            await self._mark_unreachable(user)
-            return "blocked"
+            return Outcome.BLOCKED
         except TelegramError as exc:
             log.warning("telegram: a reply could not be sent: %s", type(exc).__name__)
             self._count_send_error(exc)
-            return "failed"
+            return Outcome.FAILED
         finally:
             # all sent: the outbox rows are marked sent in the same transaction
             delivered = await self._remember(user, ids, turn.outbox_ids if delivered else ())
-        return "sent" if delivered else "sent_unmarked"
+        return Outcome.SENT if delivered else Outcome.SENT_UNMARKED
 
     async def deliver(self, address: str, messages: Sequence[Outbound]) -> None:
         """Outbox delivery (a caseworker's reply), in order with the chat's own turns."""
         chat_id = int(address)
         ids: list[int] = []
-        async with self._chats.hold(address):
+        async with self.runtime.ordered(address):
             try:
                 for outbound in messages:
                     for chunk in render(outbound):
@@ -454,13 +404,6 @@ class TelegramChannel:
             return False
         return True
 
-    async def _mark_unreachable(self, user: UserRef) -> None:
-        self._count("blocked")
-        try:
-            await self.sanad.store.mark_unreachable(user)
-        except DatabaseUnavailable:
-            log.warning("telegram: could not mark a user unreachable (database unavailable)")
-
     async def _answer_callback(self, callback_query_id: str) -> None:
         try:
             await self.sender.call(lambda: self.bot.answer_callback_query(callback_query_id),
@@ -468,16 +411,10 @@ class TelegramChannel:
         except (TelegramError, UserBlockedBot) as exc:
             log.info("telegram: answerCallbackQuery failed: %s", type(exc).__name__)
 
-    async def _apologise(self, incoming: Incoming) -> None:
-        """Honest words and the emergency numbers, built without the database."""
-        from bot.engine import apology
-
-        hint = incoming.language_hint
-        lang = hint if hint in SUPPORTED_LANGUAGES else self.sanad.settings.default_language
-        message = apology(self.sanad.ui, self.sanad.content, lang)
+    async def send_apology(self, job: Job, message: Outbound) -> None:
         try:
             for chunk in render(message):
-                await self._send(incoming.chat_id, chunk)
+                await self._send(int(job.address), chunk)
         except (TelegramError, UserBlockedBot) as exc:
             log.warning("telegram: apology not sent: %s", type(exc).__name__)
 
@@ -558,9 +495,7 @@ class TelegramChannel:
 
     # --- metrics ---------------------------------------------------------------------------
     def _count(self, outcome: str) -> None:
-        if self.metrics is not None:
-            self.metrics.inc("sanad_telegram_updates_total",
-                             "Telegram updates by outcome", outcome=outcome)
+        self.runtime.count(outcome)
 
     def _count_send_error(self, exc: BaseException) -> None:
         if self.metrics is not None:
@@ -587,11 +522,5 @@ def _answer_callback_body(callback_query_id: str) -> bytes:
     return orjson.dumps({"method": "answerCallbackQuery", "callback_query_id": callback_query_id})
 
 
-def _where(exc: BaseException) -> str:
-    """The innermost frame of a traceback: enough to find a bug, no data (messages may have)."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next
-    if tb is None:
-        return "?"
-    return f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+def _str_or_none(value: int | None) -> str | None:
+    return None if value is None else str(value)

@@ -9,17 +9,15 @@ arrive outside a turn (a caseworker's reply) are printed as their own line with 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import sys
 from collections.abc import Sequence
 from typing import TextIO
 
 from bot.app import Sanad
-from bot.engine import apology
-from bot.messages import Event, Inbound, Outbound, QuickExit, UserRef
-from bot.outbox import OutboxSender, mark_sent
-from bot.store.db import DatabaseUnavailable
+from bot.channels.runtime import ChannelRuntime, Job, Outcome, quick_exit
+from bot.messages import Event, Inbound, Outbound, Turn, UserRef
+from bot.outbox import OutboxSender
 
 CHANNEL = "terminal"
 _CLEAR_SCREEN = "\033[2J\033[3J\033[H"
@@ -72,6 +70,8 @@ class TerminalChannel:
         self.language = language
         self._language = language or sanad.settings.default_language
         self._write_lock = asyncio.Lock()
+        self.runtime = ChannelRuntime(sanad, CHANNEL, counter="sanad_terminal_messages_total",
+                                      counter_help="Terminal messages by outcome")
 
     async def run(self) -> int:
         """Read lines until EOF, while caseworker replies are printed as they arrive."""
@@ -96,24 +96,23 @@ class TerminalChannel:
         await self.emit(messages, is_async=True)
 
     async def handle_line(self, text: str) -> None:
-        inbound = Inbound(user=self.user, text=text)
-        try:
-            turn = await self.sanad.engine.handle_turn(
-                inbound, address=self.user_id, language=self.language
-            )
-            messages = list(turn.outbound)
-            events = turn.events
-            cleared = any(isinstance(e, QuickExit) for e in turn.events)
-            outbox_ids = turn.outbox_ids
-        except DatabaseUnavailable:
-            messages = [apology(self.sanad.ui, self.sanad.content, self._language)]
-            cleared, outbox_ids, events = False, (), ()
-        if cleared and self.interactive:
+        job = Job(Inbound(user=self.user, text=text), self.user_id,
+                  language_hint=self._language, language=self.language)
+        served = await self.runtime.serve(self, job)
+        if served.status != 200:  # the database is down: nobody will send it again for us
+            await self.send_apology(job, self.runtime.apology(self._language))
+
+    async def deliver_turn(self, job: Job, turn: Turn) -> Outcome:
+        """Print the turn (after clearing the screen on a quick exit); the runtime marks its
+        outbox rows sent (if the database is down by then, the lease runs out and the reply
+        is shown again later)."""
+        if quick_exit(turn.events) and self.interactive:
             self._write(_CLEAR_SCREEN, end="")
-        await self.emit(messages, events=events)
-        # If the database is down now, the lease runs out and the reply is shown again later.
-        with contextlib.suppress(DatabaseUnavailable):
-            await mark_sent(self.sanad.store, outbox_ids)
+        await self.emit(turn.outbound, events=turn.events)
+        return Outcome.SENT_UNMARKED
+
+    async def send_apology(self, job: Job, message: Outbound) -> None:
+        await self.emit([message])
 
     async def emit(self, messages: Sequence[Outbound], *, is_async: bool = False,
                    events: Sequence[Event] = ()) -> None:

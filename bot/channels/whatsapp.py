@@ -35,7 +35,6 @@ import asyncio
 import hashlib
 import hmac
 import logging
-import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -44,6 +43,7 @@ import orjson
 from aiohttp import web
 
 from bot.channels.lifecycle import bind_to_app
+from bot.channels.runtime import ChannelRuntime, Job, Outcome, where
 from bot.channels.whatsapp_api import GraphClient, GraphError, SendPolicy
 from bot.channels.whatsapp_errors import Disposition
 from bot.channels.whatsapp_identity import Identities
@@ -58,6 +58,7 @@ from bot.channels.whatsapp_payload import (
 from bot.channels.whatsapp_send import Messenger
 from bot.channels.whatsapp_status import DeliveryReports, EmergencyText, Recording
 from bot.channels.whatsapp_store import (
+    CHANNEL,
     SentMessage,
     message_key,
     queue_replies,
@@ -76,7 +77,7 @@ from bot.metrics import Metrics
 from bot.outbox import mark_failed
 from bot.outbox import release as release_turn
 from bot.store.db import DatabaseUnavailable
-from bot.store.repository import KeyedLocks
+from bot.web.keys import BODY_LIMITS
 
 if TYPE_CHECKING:
     from bot.app import Sanad
@@ -125,7 +126,9 @@ class WhatsAppChannel:
         except ContentError as exc:
             raise ConfigError(f"content/whatsapp_templates.yml is invalid: {exc}") from None
         self.sanad = sanad
-        self.metrics = metrics
+        self.runtime = ChannelRuntime(sanad, CHANNEL, counter="sanad_whatsapp_messages_total",
+                                      counter_help="WhatsApp messages by outcome",
+                                      metrics=metrics)
         self.phone_number_id = str(settings.whatsapp_phone_number_id)
         self._app_secret = str(settings.whatsapp_app_secret).encode()
         self._verify_token = str(settings.whatsapp_verify_token).encode()
@@ -142,17 +145,17 @@ class WhatsAppChannel:
         self.deliver_outbox = deliver_outbox
         self.outbox_interval = outbox_interval
         self.send_budget = send_budget
-        self._users = KeyedLocks()
         self._stop = asyncio.Event()
         self._outbox_task: asyncio.Task[None] | None = None
+
+    @property
+    def metrics(self) -> Metrics | None:
+        return self.runtime.metrics
 
     # --- wiring into the web app ---------------------------------------------------------
     def mount(self, app: web.Application) -> None:
         """Add the webhook routes and start/stop with the app."""
-        from bot.web.app import BODY_LIMITS, METRICS
-
-        if self.metrics is None:
-            self.metrics = app.get(METRICS)
+        self.runtime.attach(app)
         app.router.add_get(WEBHOOK_PATH, self.verify)
         app.router.add_post(WEBHOOK_PATH, self.webhook)
         if BODY_LIMITS not in app:
@@ -241,31 +244,24 @@ class WhatsAppChannel:
             return None
 
     async def _serve_user(self, user: UserRef, queue: Sequence[IncomingMessage]) -> int:
-        async with self._users.hold(user.key):
+        async with self.runtime.ordered(user.key):
             for message in queue:
                 if await self._turn(user, message) != 200:
                     return 503  # later messages of this user wait for Meta's retry, in order
         return 200
 
     async def _turn(self, user: UserRef, message: IncomingMessage) -> int:
-        store = self.sanad.store
         inbound = Inbound(
             user=user, text=message.text, button_id=message.button_id, media=message.media,
-            message_id=f"wa:{message_key(store, message.wamid)}", received_at=message.received_at,
+            message_id=f"wa:{message_key(self.sanad.store, message.wamid)}",
+            received_at=message.received_at,
         )
-        try:
-            turn = await self.sanad.engine.handle_turn(inbound, address=message.address)
-        except DatabaseUnavailable:
-            self._count("messages", "database_unavailable")
-            return 503
-        except Exception as exc:  # a bug must not cost the other messages of the payload
-            log.error("whatsapp turn failed: %s at %s", type(exc).__name__, _where(exc))
-            self._count("messages", "failed")
-            await self._apologise(message.address)
-            return 200
-        if turn.duplicate:
-            self._count("messages", "duplicate")
-            return 200
+        job = Job(inbound, message.address)
+        return (await self.runtime.serve(_Reply(self, message), job)).status
+
+    async def _deliver_turn(self, job: Job, turn: Turn, message: IncomingMessage) -> Outcome:
+        """Answer one message of the payload and record how far that got."""
+        user = job.inbound.user
         if message.edited:
             self._count("messages", "edited")
         await self.messenger.mark_read(message.wamid)
@@ -274,8 +270,7 @@ class WhatsAppChannel:
         await self._settle(user, message, turn, answered)
         await self._after_turn(user, quick_exit=any(isinstance(e, QuickExit) for e in turn.events))
         await self._learn(user, message)
-        self._count("messages", "processed" if answered.stopped_by is None else "send_failed")
-        return 200
+        return Outcome.SENT if answered.stopped_by is None else Outcome.QUEUED
 
     async def _answer(self, address: str, user: UserRef, outbound: Sequence[Outbound], *,
                       urgent: bool = False) -> Answered:
@@ -305,7 +300,7 @@ class WhatsAppChannel:
             log.warning("whatsapp: Meta too slow for the webhook; answers left to the outbox")
             return Answered(current, GraphError(None, 0), tuple(sent))
         except Exception as exc:  # a bug: the outbox sender tries again, Meta gets its 200
-            log.error("whatsapp send failed: %s at %s", type(exc).__name__, _where(exc))
+            log.error("whatsapp send failed: %s at %s", type(exc).__name__, where(exc))
             return Answered(current, GraphError(None, 0), tuple(sent))
         return Answered(len(outbound), None, tuple(sent))
 
@@ -396,20 +391,11 @@ class WhatsAppChannel:
             return None
         return who.language if who else None
 
-    async def _apologise(self, wa_id: str) -> None:
-        """Honest words and the emergency numbers, built without the database."""
-        from bot.engine import apology
-
-        lang = self.sanad.settings.default_language
-        message = apology(self.sanad.ui, self.sanad.content, lang)
-        try:
-            await self.messenger.send(wa_id, message, lang)
-        except GraphError as exc:
-            log.warning("whatsapp: apology not sent (Graph error %s)", exc.code)
-
     # --- metrics ---------------------------------------------------------------------------
     def _count(self, what: str, outcome: str, amount: int = 1) -> None:
-        if self.metrics is not None and amount:
+        if what == "messages":
+            self.runtime.count(outcome, amount)
+        elif self.metrics is not None and amount:
             self.metrics.inc(f"sanad_whatsapp_{what}_total", f"WhatsApp {what} by outcome",
                              amount, outcome=outcome)
 
@@ -430,8 +416,19 @@ def signature_ok(body: bytes, header: str | None, secret: bytes) -> bool:
     return hmac.compare_digest(expected, given)
 
 
-def _where(exc: BaseException) -> str:
-    """File and line where ``exc`` was raised: enough to find a bug, without its message
-    (which may quote the user's words)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename.rsplit('/', 1)[-1]}:{frames[-1].lineno}" if frames else "?"
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """The runtime's adapter for one message of a payload: Meta's answer goes to its sender."""
+
+    channel: WhatsAppChannel
+    message: IncomingMessage
+
+    async def deliver_turn(self, job: Job, turn: Turn) -> Outcome:
+        return await self.channel._deliver_turn(job, turn, self.message)
+
+    async def send_apology(self, job: Job, message: Outbound) -> None:
+        lang = self.channel.sanad.settings.default_language
+        try:
+            await self.channel.messenger.send(job.address, message, lang)
+        except GraphError as exc:
+            log.warning("whatsapp: apology not sent (Graph error %s)", exc.code)

@@ -17,16 +17,14 @@ from bot.flood import FloodGuard, Verdict
 from bot.logs import request_scope
 from bot.metrics import CONTENT_TYPE, Metrics, database_gauges
 from bot.store.db import DatabaseUnavailable, describe_error
+from bot.web.keys import BODY_LIMITS as BODY_LIMITS
+from bot.web.keys import METRICS as METRICS
 
 log = logging.getLogger(__name__)
 
 SANAD = web.AppKey("sanad", Sanad)
-METRICS = web.AppKey("metrics", Metrics)
 PARSE_LIMIT = web.AppKey("parse_limit", FloodGuard)
 BODY_TIMEOUT = web.AppKey("body_timeout", float)
-BODY_LIMITS = web.AppKey("body_limits", dict[str, int])
-"""Routes whose bodies may exceed the app's ``client_max_size`` (path → bytes): a channel
-registers its own (WhatsApp batches up to 3 MiB)."""
 PARSE_RATE, PARSE_BURST = 5.0, 20
 """Parse API requests per second per client address, and the burst allowed."""
 MAX_BODY_BYTES = 256 * 1024
@@ -87,9 +85,9 @@ async def model_parse(request: web.Request) -> web.Response:
 ERRORS_HELP = "Failures by kind (exception class or a fixed label)"
 REQUEST_ID_HEADER = "X-Request-Id"
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
-TIMED_ROUTES = ("/telegram/webhook", "/whatsapp/webhook", "/model/parse")
-"""Routes whose latency is measured: for the webhooks, an update in to its reply sent (the
-fast path sends inside the request)."""
+TIMED_ROUTES = ("/telegram/webhook", "/whatsapp/webhook", "/chat/api/turn", "/model/parse")
+"""Routes whose latency is measured: for the webhooks and the web chat, a message in to its
+reply sent (the fast path sends inside the request)."""
 
 
 @web.middleware
@@ -189,6 +187,10 @@ def configured_channels(sanad: Sanad, *, telegram_polling: bool = False) -> list
         from bot.channels.whatsapp import WhatsAppChannel
 
         mounts.append(WhatsAppChannel(sanad).mount)
+    if sanad.settings.web_chat:
+        from bot.channels.webchat import WebChatChannel
+
+        mounts.append(WebChatChannel(sanad).mount)
     return mounts
 
 
