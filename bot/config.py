@@ -14,9 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.languages import LANGUAGES
+
 log = logging.getLogger(__name__)
 
-SUPPORTED_LANGUAGES = ("ar", "en", "fr")
+SUPPORTED_LANGUAGES = LANGUAGES.codes
+"""Declared in bot/languages.py."""
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///sanad.db"
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"
 DEFAULT_KEY_FILE = ".sanad_secret_key"

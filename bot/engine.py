@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import logging
 import re
-import unicodedata
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 from bot.attribution import campaign_code, split_tag
 from bot.config import SUPPORTED_LANGUAGES, Settings
@@ -28,6 +26,7 @@ from bot.i18n import UiCatalog
 from bot.messages import Attributed, Inbound, Outbound, Turn
 from bot.outbox import record_turn_replies
 from bot.store.repository import Conversation, Profile, Store, utcnow
+from bot.words import fold, folded
 from nlu import NLUBackend, ParseResult
 from nlu.lexicon import skip as is_skip
 from nlu.lexicon import yes_no
@@ -43,7 +42,6 @@ EMERGENCY_DOUBT = 0.2
 the safety layer (nlu.safeguard) is what acts on danger; a weak intent guess asks."""
 SAFETY_NET_CONFIDENCE = 0.95
 MAX_EXIT_TOKENS = 5
-AWAITS_ANSWER = frozenset({"screening", "safety", "subscribe", "language", "privacy"})
 IN_RELAY_CONFIDENCE = 0.95
 """In a case, words go to the caseworker; a request is taken out of them (privacy, language)
 only when the classifier is near certain ("my secret story" must still reach the case)."""
@@ -80,18 +78,17 @@ class Engine:
         self.content = content
         self.ui = ui
         self.flows = flows or FlowRegistry(default_flows())
+        self.routing = self.flows.routing
         self.staff = staff
         self.flood = flood or FloodGuard()
         self.safety = safety
-        self._exit_words = {
-            _fold(w) for w in (*ui_words(ui, "words.exit"), *settings.safe_words)
-        }
-        self._exit_fillers = {_fold(w) for w in ui_words(ui, "words.exit_fillers")}
-        self._sos_words = {_fold(w) for w in ("sos", *ui_words(ui, "words.sos"))}
+        self._exit_words = ui.words("words.exit") | folded(settings.safe_words)
+        self._exit_fillers = ui.words("words.exit_fillers")
+        self._sos_words = ui.words("words.sos") | {"sos"}
         # Opt-out: these always unsubscribe; the short ones ("stop", "الغاء") only a subscriber,
         # and not where a flow gives them a meaning of its own (screening, a caseworker chat).
-        self._unsubscribe_words = {_fold(w) for w in ui_words(ui, "words.unsubscribe")}
-        self._stop_words = {_fold(w) for w in ui_words(ui, "words.unsubscribe_short")}
+        self._unsubscribe_words = ui.words("words.unsubscribe")
+        self._stop_words = ui.words("words.unsubscribe_short")
 
     async def handle_turn(
         self, inbound: Inbound, *, address: str | None = None, language: str | None = None
@@ -196,12 +193,11 @@ class Engine:
             return inbound.button_id
         if not text or not conversation.offered:
             return None
-        typed = _fold(text)
-        digits = typed.translate(_ARABIC_DIGITS).rstrip(".)-")
-        if digits.isdigit() and 1 <= int(digits) <= len(conversation.offered):
-            return conversation.offered[int(digits) - 1][0]
+        typed = fold(text)
+        if typed.isdigit() and 1 <= int(typed) <= len(conversation.offered):
+            return conversation.offered[int(typed) - 1][0]
         for button_id, title in conversation.offered:
-            if typed == _fold(title):
+            if typed and typed == fold(title):
                 return button_id
         return None
 
@@ -219,7 +215,8 @@ class Engine:
         command = self._command(ctx)
         intent = ctx.understanding.intent
         confident = ctx.understanding.confidence >= INTENT_THRESHOLD
-        in_relay = ctx.conversation.flow == "handoff" and ctx.profile.open_case_id is not None
+        current = ctx.conversation.flow
+        in_relay = self.routing.of(current).relays and ctx.profile.open_case_id is not None
 
         if command and command.name == "exit":
             return ctx.start("exit")
@@ -252,9 +249,9 @@ class Engine:
         protection = self._protect(ctx)
         if protection is not None:
             return protection
-        if confident and intent in _INTERRUPTS and ctx.conversation.flow not in _INTERRUPTS[intent]:
-            flow, kwargs = _INTERRUPT_TARGETS[intent]
-            return self._offer_help(ctx, ctx.start(flow, **kwargs))
+        interrupt = self.routing.interrupt(intent, current) if confident else None
+        if interrupt is not None:
+            return self._offer_help(ctx, ctx.start(interrupt.flow, **interrupt.entry))
         if not ctx.text:
             return ctx.start("menu", empty=True)
         if ctx.conversation.flow in self.flows:
@@ -296,7 +293,7 @@ class Engine:
     def _in_relay(self, ctx: TurnContext, intent: str | None) -> Step:
         """Waiting for or talking to a person: words go to the case, except the requests that
         must work everywhere (privacy, language) and what the safety layer must flag."""
-        handoff = self.flows.get("handoff")
+        handoff = self.flows.get(ctx.conversation.flow)  # the flow that relays
         if intent == "delete_my_data":
             return handoff.confirm_delete(ctx)  # type: ignore[attr-defined]
         if intent == "privacy_info":
@@ -313,7 +310,7 @@ class Engine:
         """Child protection and the safety question, before the flows, except where a flow
         waits for an answer (an age, a governorate, yes/no): there the flow reads it first and
         a worrying message it cannot read gets the safety question (``_offer_help``)."""
-        if ctx.conversation.flow in AWAITS_ANSWER or not ctx.text:
+        if self.routing.of(ctx.conversation.flow).awaits_answer or not ctx.text:
             return None
         safety = ctx.safety
         if "child_at_risk" in safety:
@@ -322,16 +319,28 @@ class Engine:
             return ctx.start("safety", entry="minor")
         weak_emergency = (ctx.understanding.intent == "emergency" and not safety.figurative
                           and ctx.understanding.confidence >= EMERGENCY_DOUBT)
-        if safety.ask or weak_emergency:
-            return ctx.start("safety", entry="check")
-        return None
+        if not (safety.ask or weak_emergency):
+            return None
+        check = ctx.start("safety", entry="check")
+        # Only a doubt (the urgent labels acted before this): a question that the module being
+        # read surely answers ("أسلمه الباسبور؟") is answered too, the safety question last,
+        # so that a typed "no" to it still reaches the emergency answer.
+        module = ctx.data.get("module") if ctx.conversation.flow == "awareness" else None
+        asked = (ctx.content.follow_up(module, ctx.lang, ctx.text)
+                 if isinstance(module, str) else None)
+        if asked is not None:
+            answer = self.flows.get("awareness").handle(ctx)
+            if answer.data.get("question") == asked.question.id:
+                check.messages[:0] = answer.messages
+                check.events[:0] = answer.events
+        return check
 
     def _offer_help(self, ctx: TurnContext, step: Step) -> Step:
         """Never answer a worrying message with only the menu: ask when the flow did not
         understand; add the offer of screening and a person to imminent travel or signs of
         coercion."""
         safety = ctx.safety
-        if not safety.worrying or step.flow in ("screening", "handoff", "safety", "emergency"):
+        if not safety.worrying or self.routing.of(step.flow).answers_worry:
             return step
         if not step.understood and safety.labels - {"imminent_travel", *safety.indicators}:
             return ctx.start("safety", entry="check")
@@ -359,8 +368,9 @@ class Engine:
     def _stop_word(self, ctx: TurnContext, keeps_place: bool) -> Step:
         """A subscriber's bare "stop": opt-out, except inside screening or a caseworker chat,
         where the flow's own meaning wins and a one-tap "stop tips" is offered beside it."""
-        if not keeps_place:
-            return ctx.start("subscribe", entry="stop")
+        opt_out = self.routing.command("unsubscribe")
+        if not keeps_place and opt_out is not None:
+            return ctx.start(opt_out.flow, **opt_out.entry)
         step = self.flows.get(ctx.conversation.flow).handle(ctx)
         offer = ctx.say("subscribe.stop_offer", ctx.button("sub:stop", "subscribe.stop_button"))
         last_has_buttons = bool(step.messages and step.messages[-1].buttons)
@@ -389,110 +399,48 @@ class Engine:
         text = ctx.text
         if ctx.button_id == "exit" or self._is_exit(text):
             return Command("exit")
-        if _fold(text) in self._sos_words:
+        if fold(text) in self._sos_words:
             return Command("sos")
         if not text.startswith("/"):
-            if _fold(text) in self._unsubscribe_words:
+            if fold(text) in self._unsubscribe_words:
                 return Command("unsubscribe")
-            if _fold(text) in self._stop_words and ctx.profile.subscribed:
+            if fold(text) in self._stop_words and ctx.profile.subscribed:
                 return Command("stop_word")
             return None
         head, _, argument = text[1:].partition(" ")
-        name = head.split("@", 1)[0].lower()
-        return Command(_COMMAND_ALIASES.get(name, name), argument.strip())
+        name = fold(head.split("@", 1)[0]).replace(" ", "_")  # "/Help_Now." is /help_now
+        return Command(self.routing.command_name(name), argument.strip())
 
     def _is_exit(self, text: str) -> bool:
         """An exit word alone, or with only fillers around it ("exit please", "خروج بسرعة",
         "je veux sortir"): never a longer sentence that merely contains one."""
-        folded = _fold(text)
-        if folded in self._exit_words:
+        typed = fold(text)
+        if typed in self._exit_words:
             return True
-        tokens = folded.split()
+        tokens = typed.split()
         if not tokens or len(tokens) > MAX_EXIT_TOKENS:
             return False
         kept = " ".join(t for t in tokens if t not in self._exit_fillers)
         return kept in self._exit_words
 
     def _run_command(self, ctx: TurnContext, command: Command, *, in_relay: bool) -> Step:
-        if command.name == "start":
-            return ctx.start("menu", welcome=True)
-        keeps_place = in_relay or ctx.conversation.flow == "screening"
-        if command.name == "unsubscribe" and keeps_place:
-            return self._continue(ctx, ctx.start("subscribe", entry="stop_here"))
+        """A command starts the flow that declares it; where the current flow keeps the
+        user's place, a command with an aside form is answered without leaving."""
+        keeps_place = in_relay or self.routing.of(ctx.conversation.flow).keeps_place
         if command.name == "stop_word":
             return self._stop_word(ctx, keeps_place)
-        target = _COMMAND_TARGETS.get(command.name)
-        if target is None:
+        route = self.routing.command(command.name)
+        if route is None:
             return ctx.start("menu", unknown_command=True)
-        flow, kwargs = target
-        return ctx.start(flow, **kwargs)
-
-
-# Intents that interrupt any flow except the listed ones (where they mean something local).
-_INTERRUPTS: dict[str, tuple[str, ...]] = {
-    "delete_my_data": ("privacy",),
-    "talk_to_human": ("handoff",),
-    "change_language": ("language",),
-    "menu": (),
-    "privacy_info": ("privacy",),
-    "find_services": ("services",),
-    "unsubscribe": ("subscribe", "screening", "handoff"),
-}
-_INTERRUPT_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "delete_my_data": ("privacy", {"entry": "delete"}),
-    "talk_to_human": ("handoff", {"reason": "user_request"}),
-    "change_language": ("language", {}),
-    "menu": ("menu", {}),
-    "privacy_info": ("privacy", {"entry": "info"}),
-    "find_services": ("services", {}),
-    "unsubscribe": ("subscribe", {"entry": "stop"}),
-}
-_COMMAND_ALIASES = {"help": "menu", "lang": "language", "quit": "exit", "stop": "unsubscribe"}
-_COMMAND_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "menu": ("menu", {}),
-    "language": ("language", {}),
-    "delete": ("privacy", {"entry": "delete"}),
-    "privacy": ("privacy", {"entry": "info"}),
-    "mydata": ("privacy", {"entry": "mydata"}),
-    "human": ("handoff", {"reason": "user_request"}),
-    "help_now": ("emergency", {}),
-    "sos": ("emergency", {}),
-    "services": ("services", {}),
-    "check": ("screening", {}),
-    "learn": ("awareness", {}),
-    "subscribe": ("subscribe", {}),
-    "unsubscribe": ("subscribe", {"entry": "stop"}),
-}
-
-_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+        if keeps_place and route.aside is not None:
+            return self._continue(ctx, ctx.start(route.flow, **route.aside))
+        return ctx.start(route.flow, **route.entry)
 
 
 def _reply_key(inbound: Inbound) -> str:
     if inbound.message_id:
         return f"turn:{inbound.user.channel}:{inbound.message_id}"
     return f"turn:{uuid.uuid4().hex}"
-
-
-def _fold(text: str) -> str:
-    """Case-, accent-, emoji- and punctuation-insensitive form, so that typing "next" or
-    "التالي" picks the button titled "Next ▶" or "التالي ◀"."""
-    decomposed = unicodedata.normalize("NFKD", text.strip().casefold())
-    kept = "".join(
-        " " if unicodedata.category(c)[0] in "PSZ" else c
-        for c in decomposed if not unicodedata.combining(c) and c not in _INVISIBLE
-    )
-    return " ".join(kept.split())
-
-
-_INVISIBLE = {"\u200f", "\u200e", "\u200d", "\ufe0f", "\u0640"}
-
-
-def ui_words(ui: UiCatalog, key: str) -> Sequence[str]:
-    """A comma-separated word list from the interface texts, in every language."""
-    words: list[str] = []
-    for table in ui.texts.values():
-        words.extend(w.strip() for w in table.get(key, "").split(",") if w.strip())
-    return words
 
 
 def apology(ui: UiCatalog, content: ContentLibrary, lang: str) -> Outbound:

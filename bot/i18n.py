@@ -1,7 +1,8 @@
 """Interface strings (menus, prompts, errors) per language, loaded from ``content/<lang>/ui.yml``.
 
 Arabic, English and French text is data: flows ask for a key and get the text in the user's
-language. Missing keys are caught by ``check()`` at start-up and by ``sanad content check``.
+language, or in its declared fallback (bot/languages.py). Missing keys of a complete language
+are caught by ``check()`` at start-up and by ``sanad content check``.
 """
 
 from __future__ import annotations
@@ -9,15 +10,19 @@ from __future__ import annotations
 import os
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.config import SUPPORTED_LANGUAGES
 from bot.content.models import ContentError, Problem
+from bot.languages import LANGUAGES, REFERENCE, Languages
+from bot.words import word_list
 from nlu import yamlio
 
-REFERENCE_LANGUAGE = "en"
+REFERENCE_LANGUAGE = REFERENCE
+PARTIAL_REQUIRED = ("language.name",)
+"""What a language that ships progressively must have from its first day: its own name
+(on the language buttons)."""
 
 
 def content_root() -> Path:
@@ -47,14 +52,16 @@ class UiCatalog:
     """All interface strings, keyed by language then dotted key (``menu.prompt``)."""
 
     texts: Mapping[str, Mapping[str, str]]
+    languages: Languages = field(default=LANGUAGES, compare=False, repr=False)
+    _words: dict[str, frozenset[str]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def load(cls, root: Path | None = None) -> UiCatalog:
+    def load(cls, root: Path | None = None, languages: Languages = LANGUAGES) -> UiCatalog:
         """Read every language's ``ui.yml``; raise ContentError naming each broken field."""
         root = root or content_root()
         texts: dict[str, dict[str, str]] = {}
         problems: list[Problem] = []
-        for lang in SUPPORTED_LANGUAGES:
+        for lang in languages.codes:
             path = f"content/{lang}/ui.yml"
             flat: dict[str, str] = {}
             try:
@@ -66,22 +73,34 @@ class UiCatalog:
             texts[lang] = flat
         if problems:
             raise ContentError(problems)
-        return cls(texts)
+        return cls(texts, languages)
 
     def text(self, lang: str, key: str, **values: Any) -> str:
-        table = self.texts.get(lang) or self.texts[REFERENCE_LANGUAGE]
-        template = table.get(key) or self.texts[REFERENCE_LANGUAGE].get(key)
-        if template is None:
-            raise KeyError(f"no interface text {key!r}")
-        return template.format(**values) if values else template
+        """The text in ``lang``, else in the first of its fallbacks that has it."""
+        for source in self.languages.chain(lang):
+            template = self.texts.get(source, {}).get(key)
+            if template:
+                return template.format(**values) if values else template
+        raise KeyError(f"no interface text {key!r}")
+
+    def words(self, key: str) -> frozenset[str]:
+        """The folded word list ``key`` (``words.stop``) of every language: a user may write
+        in another language than the one the bot speaks. Cached: matched on every turn."""
+        found = self._words.get(key)
+        if found is None:
+            found = self._words[key] = word_list(self.texts, key)
+        return found
 
     def check(self) -> list[Problem]:
-        """Every key in every language, and the same placeholders in each translation."""
+        """Every key in every complete language (a partial one: its name), nothing unknown,
+        and the same placeholders in each translation."""
         problems: list[Problem] = []
         reference = self.texts[REFERENCE_LANGUAGE]
         for lang, table in self.texts.items():
             path = f"content/{lang}/ui.yml"
-            for key in sorted(reference.keys() - table.keys()):
+            complete = lang not in self.languages or self.languages.get(lang).complete
+            required = reference.keys() if complete else set(PARTIAL_REQUIRED)
+            for key in sorted(required - table.keys()):
                 problems.append(Problem(path, key, "missing translation"))
             for key in sorted(table.keys() - reference.keys()):
                 problems.append(Problem(path, key, "not in content/en/ui.yml"))

@@ -10,7 +10,10 @@ from __future__ import annotations
 import re
 from typing import Final
 
-LANGUAGES: Final[tuple[str, ...]] = ("ar", "en", "fr")
+from bot.languages import LANGUAGES as DECLARED
+
+LANGUAGES: Final[tuple[str, ...]] = DECLARED.codes
+"""Declared in bot/languages.py."""
 
 # --- platform limits -------------------------------------------------------------------
 TELEGRAM_MESSAGE_MAX: Final = 4096  # characters (UTF-16 code units) per message

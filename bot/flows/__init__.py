@@ -1,4 +1,6 @@
-"""Conversation flows: one module per flow, each with named states (``screening.q.<id>``)."""
+"""Conversation flows: one module per flow, each with named states (``screening.q.<id>``) and
+its ways in declared beside it (``routes``: commands, intents, whether it keeps the user's
+place; bot.flows.routes). A new flow is its module plus one entry in :func:`default_flows`."""
 
 from __future__ import annotations
 

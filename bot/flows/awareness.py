@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bot.content.plural import plural
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 from bot.messages import (
     Button,
     ModuleCompleted,
@@ -35,6 +36,12 @@ ACTION_CONFIDENCE = 0.5
 class AwarenessFlow:
     name: ClassVar[str] = "awareness"
     button_prefixes: ClassVar[tuple[str, ...]] = ("aw",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"learn": {}},
+        intents={intent: {"intent": intent} for intent in (
+            "learn_trafficking", "learn_irregular_migration", "check_job_offer", "safe_migration",
+            "know_rights", "report_concern")},
+    )
 
     # --- entry points ----------------------------------------------------------------
     def start(self, ctx: TurnContext, module_id: str | None = None,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from bot.flows.routes import Routes, RoutingTable
 from bot.messages import Button, Event, Inbound, Outbound
 from bot.store.repository import Conversation, Profile
 from nlu.safeguard import CLEAR, SafetyAssessment
@@ -131,6 +132,8 @@ class Flow(Protocol):
     name: ClassVar[str]
     button_prefixes: ClassVar[tuple[str, ...]]
     """Button ids this flow owns, so a tap on an old message still reaches the right flow."""
+    routes: ClassVar[Routes]
+    """Its commands and intents, and how the engine's global rules apply to it."""
 
     @property
     def start(self) -> Callable[..., Step]:
@@ -141,10 +144,12 @@ class Flow(Protocol):
 
 
 class FlowRegistry:
-    """The set of flows of one engine, by name and by the button prefixes they own."""
+    """The set of flows of one engine, by name, by the button prefixes they own, and by the
+    commands and intents they declare (``routing``)."""
 
     def __init__(self, flows: Sequence[Flow]) -> None:
         self._by_name = {flow.name: flow for flow in flows}
+        self.routing = RoutingTable(flows)
         self._prefixes = sorted(
             ((prefix, flow) for flow in flows for prefix in flow.button_prefixes),
             key=lambda pair: -len(pair[0]),

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
 from bot.flows.handoff import back_in_line
+from bot.flows.routes import Routes
 from bot.messages import ContactCheckAsked, ContactResumed
 
 STATE = "contact.check"
@@ -22,6 +23,7 @@ STATE = "contact.check"
 class ContactFlow:
     name: ClassVar[str] = "contact"
     button_prefixes: ClassVar[tuple[str, ...]] = ("cp",)
+    routes: ClassVar[Routes] = Routes()
 
     def start(self, ctx: TurnContext) -> Step:
         token = secrets.token_hex(4)

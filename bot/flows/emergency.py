@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 from bot.flows.services import emergency_numbers
 from bot.messages import EmergencyTriggered, HandoffRequested, RelayedToCase
 
@@ -12,6 +13,7 @@ from bot.messages import EmergencyTriggered, HandoffRequested, RelayedToCase
 class EmergencyFlow:
     name: ClassVar[str] = "emergency"
     button_prefixes: ClassVar[tuple[str, ...]] = ("em",)
+    routes: ClassVar[Routes] = Routes(commands={"help_now": {}, "sos": {}}, answers_worry=True)
 
     def start(self, ctx: TurnContext, escalate_case: bool = False) -> Step:
         text = ctx.t("emergency.intro") + "\n\n" + emergency_numbers(ctx)

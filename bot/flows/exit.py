@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 from bot.messages import Outbound, QuickExit
 
 
 class ExitFlow:
     name: ClassVar[str] = "exit"
     button_prefixes: ClassVar[tuple[str, ...]] = ("exit",)
+    routes: ClassVar[Routes] = Routes(commands={"exit": {}}, aliases={"quit": "exit"})
 
     def start(self, ctx: TurnContext) -> Step:
         # No buttons, nothing about the topic: someone reading over the user's shoulder sees a

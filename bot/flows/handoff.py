@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 from bot.flows.services import emergency_numbers
 from bot.messages import (
     Button,
@@ -28,6 +29,11 @@ MINOR_INDICATOR = "minor"
 class HandoffFlow:
     name: ClassVar[str] = "handoff"
     button_prefixes: ClassVar[tuple[str, ...]] = ("ho",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"human": {"reason": "user_request"}},
+        intents={"talk_to_human": {"reason": "user_request"}},
+        interrupts=frozenset({"talk_to_human"}), relays=True, answers_worry=True,
+    )
 
     def start(
         self, ctx: TurnContext, reason: str = "user_request", priority: str = "normal",

@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import unicodedata
 from typing import ClassVar
 
 from bot.config import SUPPORTED_LANGUAGES
 from bot.flows.base import Step, TurnContext
 from bot.flows.handoff import back_in_line
+from bot.flows.routes import Routes
 from bot.messages import Button, LanguageChanged
-
-
-def _fold(text: str) -> str:
-    return "".join(c for c in unicodedata.normalize("NFKD", text.casefold())
-                   if not unicodedata.combining(c))
+from bot.words import fold, name_key
 
 
 def named_language(ctx: TurnContext) -> str | None:
     """The language the user names in their message ("English please", "بالعربي"), if any."""
-    words = set(_fold(ctx.text).replace("،", " ").replace(",", " ").split())
+    typed = {name_key(word) for word in fold(ctx.text).split()}
     for lang in SUPPORTED_LANGUAGES:
-        names = {_fold(w.strip()) for w in ctx.ui.text(lang, f"words.language_{lang}").split(",")}
-        for other in SUPPORTED_LANGUAGES:
-            names |= {_fold(w.strip())
-                      for w in ctx.ui.text(other, f"words.language_{lang}").split(",")}
-        if words & {n for n in names if n}:
+        names = {name_key(name) for name in ctx.ui.words(f"words.language_{lang}")}
+        if typed & names:
             return lang
     return None
 
@@ -32,6 +25,11 @@ def named_language(ctx: TurnContext) -> str | None:
 class LanguageFlow:
     name: ClassVar[str] = "language"
     button_prefixes: ClassVar[tuple[str, ...]] = ("lang",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"language": {}}, aliases={"lang": "language"},
+        intents={"change_language": {}}, interrupts=frozenset({"change_language"}),
+        awaits_answer=True,
+    )
 
     def start(self, ctx: TurnContext) -> Step:
         chosen = named_language(ctx) if ctx.understanding.intent == "change_language" else None

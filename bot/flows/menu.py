@@ -5,28 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 
-# Intent → (flow, arguments): what a user's words mean when they are not answering a question.
-INTENT_ROUTES: dict[str, tuple[str, dict[str, Any]]] = {
-    "learn_trafficking": ("awareness", {"intent": "learn_trafficking"}),
-    "learn_irregular_migration": ("awareness", {"intent": "learn_irregular_migration"}),
-    "check_job_offer": ("awareness", {"intent": "check_job_offer"}),
-    "safe_migration": ("awareness", {"intent": "safe_migration"}),
-    "know_rights": ("awareness", {"intent": "know_rights"}),
-    "report_concern": ("awareness", {"intent": "report_concern"}),
-    "start_screening": ("screening", {}),
-    "talk_to_human": ("handoff", {"reason": "user_request"}),
-    "find_services": ("services", {}),
-    "privacy_info": ("privacy", {"entry": "info"}),
-    "delete_my_data": ("privacy", {"entry": "delete"}),
-    "change_language": ("language", {}),
-    "subscribe": ("subscribe", {}),
-    "unsubscribe": ("subscribe", {"entry": "stop"}),
-    "greet": ("menu", {"greeting": True}),
-    "thanks": ("menu", {"intro": "menu.thanks"}),
-    "goodbye": ("menu", {"intro": "menu.goodbye"}),
-    "menu": ("menu", {}),
-}
+FREE_TEXT_CONFIDENCE = 0.35
+"""Below this, free text is "not understood" rather than sent where the intent points."""
 
 MENU_ITEMS = (
     ("menu:learn", "menu.learn"),
@@ -47,20 +29,24 @@ _BUTTON_TARGETS: dict[str, tuple[str, dict[str, Any]]] = {
 
 
 def route_free_text(ctx: TurnContext) -> Step:
-    """Send free text where its intent points, or admit we did not understand."""
-    intent = ctx.understanding.intent
-    route = INTENT_ROUTES.get(intent or "")
-    if route is None or ctx.understanding.confidence < 0.35:
+    """Send free text to the flow that declares its intent, or admit we did not understand."""
+    route = ctx.flows.routing.intent(ctx.understanding.intent)
+    if route is None or ctx.understanding.confidence < FREE_TEXT_CONFIDENCE:
         step = ctx.start("menu", intro="menu.not_understood")
         step.understood = False
         return step
-    flow, kwargs = route
-    return ctx.start(flow, **kwargs)
+    return ctx.start(route.flow, **route.entry)
 
 
 class MenuFlow:
     name: ClassVar[str] = "menu"
     button_prefixes: ClassVar[tuple[str, ...]] = ("menu",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"start": {"welcome": True}, "menu": {}}, aliases={"help": "menu"},
+        intents={"greet": {"greeting": True}, "thanks": {"intro": "menu.thanks"},
+                 "goodbye": {"intro": "menu.goodbye"}, "menu": {}},
+        interrupts=frozenset({"menu"}),
+    )
 
     def start(
         self, ctx: TurnContext, *, welcome: bool = False, greeting: bool = False,

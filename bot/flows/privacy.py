@@ -6,11 +6,18 @@ from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
 from bot.flows.handoff import back_in_line, erase
+from bot.flows.routes import Routes
 
 
 class PrivacyFlow:
     name: ClassVar[str] = "privacy"
     button_prefixes: ClassVar[tuple[str, ...]] = ("pv",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"privacy": {"entry": "info"}, "delete": {"entry": "delete"},
+                  "mydata": {"entry": "mydata"}},
+        intents={"privacy_info": {"entry": "info"}, "delete_my_data": {"entry": "delete"}},
+        interrupts=frozenset({"privacy_info", "delete_my_data"}), awaits_answer=True,
+    )
 
     def start(self, ctx: TurnContext, entry: str = "info") -> Step:
         if entry == "delete":

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 from bot.messages import ReferralConsentAnswered
 
 ANSWERS = ("yes", "no", "later", "stop")
@@ -34,6 +35,7 @@ def parse(button_id: str) -> tuple[str, int, str] | None:
 class ReferralConsentFlow:
     name: ClassVar[str] = "referral_consent"
     button_prefixes: ClassVar[tuple[str, ...]] = ("rc",)
+    routes: ClassVar[Routes] = Routes()
 
     def start(self, ctx: TurnContext) -> Step:
         """Never entered on its own: only a tap on a referral button reaches this flow."""

@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.menu import FREE_TEXT_CONFIDENCE
+from bot.flows.routes import Routes
 from bot.flows.services import emergency_numbers, format_services
 from bot.messages import (
     ChildAtRiskReported,
@@ -63,6 +65,7 @@ def indicators_of(ctx: TurnContext) -> tuple[str, ...]:
 class SafetyFlow:
     name: ClassVar[str] = "safety"
     button_prefixes: ClassVar[tuple[str, ...]] = ("sf",)
+    routes: ClassVar[Routes] = Routes(awaits_answer=True, answers_worry=True)
 
     def start(self, ctx: TurnContext, entry: str = "check", escalate_case: bool = False) -> Step:
         if entry == "check":
@@ -148,11 +151,9 @@ class SafetyFlow:
     @staticmethod
     def _go_on(ctx: TurnContext) -> Step:
         """Answer what the earlier message asked for, as if no safety answer had come first."""
-        from bot.flows.menu import INTENT_ROUTES
-
         intent = ctx.data.get("intent")
-        route = INTENT_ROUTES.get(str(intent)) if intent else None
-        if route is None or route[0] == "menu" or float(ctx.data.get("confidence", 0)) < 0.35:
+        route = ctx.flows.routing.intent(str(intent)) if intent else None
+        confidence = float(ctx.data.get("confidence", 0))
+        if route is None or route.flow == "menu" or confidence < FREE_TEXT_CONFIDENCE:
             return ctx.start("menu")
-        flow, kwargs = route
-        return ctx.start(flow, **kwargs)
+        return ctx.start(route.flow, **route.entry)

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
-from bot.flows.menu import INTENT_ROUTES, route_free_text
+from bot.flows.menu import route_free_text
+from bot.flows.routes import Routes
 from bot.flows.screening_score import (
     LEVELS,
     PRIORITY_FOR_LEVEL,
@@ -23,8 +24,8 @@ from bot.flows.screening_score import (
 )
 from bot.flows.services import format_services
 from bot.messages import Button, ScreeningCompleted, ScreeningStarted
+from bot.words import fold, starts_with_any
 from nlu.ages import age_answer, is_minor_statement
-from nlu.normalize import normalize
 
 # Scoring lives in bot.flows.screening_score (pure, pinned by its own tests); re-exported here.
 __all__ = ["LEVELS", "PRIORITY_FOR_LEVEL", "Assessment", "ScreeningFlow", "age_option_for",
@@ -52,6 +53,10 @@ _MISREADINGS: tuple[tuple[str, dict[str, str]], ...] = (
 class ScreeningFlow:
     name: ClassVar[str] = "screening"
     button_prefixes: ClassVar[tuple[str, ...]] = ("sc",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"check": {}}, intents={"start_screening": {}},
+        keeps_place=True, awaits_answer=True, answers_worry=True,
+    )
 
     def start(self, ctx: TurnContext) -> Step:
         if not ctx.content.screening_offered:  # production, no approved version: never ask
@@ -302,8 +307,9 @@ class ScreeningFlow:
     def _leaves(self, ctx: TurnContext) -> bool:
         """An unreadable answer that clearly asks for something else (a module, services)."""
         u = ctx.understanding
-        return (u.confidence >= LEAVE_CONFIDENCE and u.intent in INTENT_ROUTES
-                and u.intent not in _STAYS and INTENT_ROUTES[u.intent][0] != "screening")
+        route = ctx.flows.routing.intent(u.intent)
+        return (u.confidence >= LEAVE_CONFIDENCE and route is not None
+                and u.intent not in _STAYS and route.flow != self.name)
 
     @staticmethod
     def _typed_age(text: str, options: Mapping[str, object]) -> str | None:
@@ -314,22 +320,10 @@ class ScreeningFlow:
 
     @staticmethod
     def _wants_to_stop(ctx: TurnContext) -> bool:
-        return ctx.button_id == "sc:stop" or normalize(ctx.text) in _word_set(ctx, "words.stop")
+        return ctx.button_id == "sc:stop" or fold(ctx.text) in ctx.ui.words("words.stop")
 
     @staticmethod
     def _asks_why(ctx: TurnContext) -> bool:
         """"why?", "why do you ask", "ليش عم تسأل", "leh bt2ol keda": a short message that
         starts with one of the why-words of any language."""
-        tokens = normalize(ctx.text).split()
-        if not tokens or len(tokens) > MAX_WHY_TOKENS:
-            return False
-        words = {tuple(w.split()) for w in _word_set(ctx, "words.why")}
-        return any(tuple(tokens[: len(w)]) == w for w in words)
-
-
-def _word_set(ctx: TurnContext, key: str) -> set[str]:
-    """A comma-separated ui word list of every language, normalised: a user may answer in
-    another language than the one the bot speaks."""
-    texts = [table.get(key, "") for table in ctx.ui.texts.values()]
-    return {normalize(w) for text in texts for w in text.split(",") if normalize(w)}
-
+        return starts_with_any(ctx.text, ctx.ui.words("words.why"), MAX_WHY_TOKENS)

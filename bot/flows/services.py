@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 
 if TYPE_CHECKING:
     from bot.content import Service
@@ -36,6 +37,10 @@ def emergency_numbers(ctx: TurnContext) -> str:
 class ServicesFlow:
     name: ClassVar[str] = "services"
     button_prefixes: ClassVar[tuple[str, ...]] = ("sv",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"services": {}}, intents={"find_services": {}},
+        interrupts=frozenset({"find_services"}),
+    )
 
     def start(self, ctx: TurnContext, category: str | None = None) -> Step:
         if category:

@@ -8,14 +8,14 @@ a skip, and never required (under-18s may subscribe). The choices are data
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any, ClassVar
 
 from bot.config import SUPPORTED_LANGUAGES
 from bot.flows.base import Step, TurnContext
+from bot.flows.routes import Routes
 from bot.flows.screening import age_option_for
 from bot.messages import Button, LanguageChanged, Subscribed, Unsubscribed
+from bot.words import fold, name_key
 
 ALL = "all"
 
@@ -23,6 +23,13 @@ ALL = "all"
 class SubscribeFlow:
     name: ClassVar[str] = "subscribe"
     button_prefixes: ClassVar[tuple[str, ...]] = ("sub",)
+    routes: ClassVar[Routes] = Routes(
+        commands={"subscribe": {}, "unsubscribe": {"entry": "stop"}},
+        aliases={"stop": "unsubscribe"},
+        intents={"subscribe": {}, "unsubscribe": {"entry": "stop"}},
+        interrupts=frozenset({"unsubscribe"}), asides={"unsubscribe": {"entry": "stop_here"}},
+        awaits_answer=True,
+    )
 
     def start(self, ctx: TurnContext, entry: str = "offer") -> Step:
         """``offer`` (ask), ``choose`` (straight to topics), ``stop`` (opt-out, then the menu)
@@ -111,7 +118,7 @@ class SubscribeFlow:
         if state == "subscribe.age":
             if ctx.understanding.skip:
                 return self._finish(ctx, {**data, "age_band": None})
-            digits = ctx.text.strip()
+            digits = fold(ctx.text)
             band = age_option_for(int(digits), {}) if digits.isdigit() else None
             if band in ctx.content.subscribe.age_bands:
                 return self._finish(ctx, {**data, "age_band": band})
@@ -190,17 +197,10 @@ def _with_hint(step: Step, ctx: TurnContext, key: str) -> Step:
     return step
 
 
-_ARABIC_VARIANTS = str.maketrans({"ة": "ه", "ى": "ي"})
-
-
 def _norm(text: str) -> str:
-    """Loose form for matching typed names: no case, accents, hamza, "ال", punctuation."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_ARABIC_VARIANTS))
-    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
-    words = re.sub(r"[\W_]+", " ", kept).split()
-    words = [w[2:] if w.startswith("ال") and len(w) > 3 else w for w in words]
-    words = [w for w in words if w not in ("el", "al", "le", "la")]
-    return "".join(words)
+    """A typed place name, folded, without articles or spaces: "el-Menya", "Menya",
+    "المنيا" and "منيا" meet their entries however they were written in the list."""
+    return name_key(text).replace(" ", "")
 
 
 def find_governorate(ctx: TurnContext, text: str) -> str | None:
