@@ -8,8 +8,9 @@ The rule (docs/content-review.md):
 * the screening questionnaire and the services directory are single files shared by every
   language: the newest version (the file now, else an approved revision) that is approved in
   *every* language is served; if there is none, the questionnaire is not offered and, of
-  the services, only the verified emergency numbers (police, ambulance, child helpline) are
-  listed: a person in danger must never get an empty answer while the directory awaits review.
+  the services, only the verified emergency numbers (every service of category ``emergency``,
+  in file order: ambulance, the victims' hotlines, UNHCR, police) are listed: a person in
+  danger must never get an empty answer while the directory awaits review.
 
 An approved revision that no longer passes today's checks is skipped (an older one, or
 nothing, is served instead) and named in ``Served.notes``.

@@ -18,10 +18,12 @@ from .gate import Served, serve
 from .limits import LANGUAGES, LEARNING_INTENTS, SERVICE_CATEGORIES
 from .models import ContentError, Module, Problem, ProblemLog, ScreeningSpec, Service
 from .modules import load_module, module_files
+from .partners import check_partners
 from .review import Approvals, Item, current_items
 from .screening import load_screening
 from .services import load_services
 from .subscribe import SubscribeSpec, load_subscribe
+from .topics import pick
 
 #: Environment variable that points the bot at another content directory.
 CONTENT_DIR_ENV = "SANAD_CONTENT_DIR"
@@ -66,6 +68,7 @@ def parse_content(root: Path | None = None) -> tuple[_Parsed, list[Problem]]:
         modules[lang] = tuple(sorted((m for m in loaded if m is not None),
                                      key=lambda m: (m.order, m.id)))
     services = load_services(root, log)
+    check_partners(root, services, log)
     screening = load_screening(root, log, frozenset(s.id for s in services),
                                frozenset(s.id for s in services if s.verified))
     _cross_check_modules(root, modules, log)
@@ -103,6 +106,10 @@ def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
                 log.add(shown(lang, module_id), "intents",
                         f"{list(module.intents)} differs from {list(reference.intents)} "
                         f"in {present[0]}")
+            if module.subtopic_of != reference.subtopic_of:
+                log.add(shown(lang, module_id), "subtopic_of",
+                        f"{list(module.subtopic_of)} differs from "
+                        f"{list(reference.subtopic_of)} in {present[0]}")
             if module.next != reference.next:
                 log.add(shown(lang, module_id), "next",
                         f"{list(module.next)} differs from {list(reference.next)} "
@@ -222,12 +229,16 @@ class ContentLibrary:
         """One module in one language, or None (unknown, or a hidden draft)."""
         return next((m for m in self.modules(lang) if m.id == module_id), None)
 
-    def module_for_intent(self, intent: str, lang: str) -> Module | None:
+    def module_for_intent(self, intent: str, lang: str, text: str | None = None) -> Module | None:
         """The module an NLU intent opens: the one listing it first (its primary intent),
-        else the first module in menu order that lists it at all."""
+        else the first module in menu order that lists it at all. With the message's
+        ``text``, a module that is a ``subtopic_of`` the intent and whose ``keywords`` the
+        message names opens instead ("organ trafficking": ``bot.content.topics``)."""
         visible = self.modules(lang)
         primary = next((m for m in visible if m.intents[:1] == (intent,)), None)
-        return primary or next((m for m in visible if intent in m.intents), None)
+        general = primary or next((m for m in visible if intent in m.intents), None)
+        subtopics = [m for m in visible if intent in m.subtopic_of]
+        return pick(subtopics, general, text or "")
 
     def follow_up(self, module_id: str, lang: str, text: str) -> FollowUpMatch | None:
         """The follow-up question of a visible module that ``text`` asks, or None."""

@@ -72,6 +72,9 @@ class Module:
     quiz: tuple[QuizItem, ...]
     next: tuple[str, ...]
     questions: tuple[FollowUp, ...] = ()
+    subtopic_of: tuple[str, ...] = ()
+    """Intents whose general module this one narrows ("organ trafficking" within
+    ``learn_trafficking``): it opens instead when the message names its ``keywords``."""
 
     def source(self, source_id: str) -> Source | None:
         """The module's source with this id, or None."""

@@ -42,7 +42,7 @@ from .sources import parse_sources
 
 MODULE_FIELDS = (
     "id", "order", "title", "button", "summary", "intents", "keywords", "reviewed",
-    "reviewer", "sources", "messages", "quiz", "next", "questions",
+    "reviewer", "sources", "messages", "quiz", "next", "questions", "subtopic_of",
 )
 
 #: The "sources" button shows every source of a module in one message, with a heading.
@@ -102,6 +102,14 @@ def parse_module(data: Any, shown: str, stem: str, lang: str, log: ProblemLog) -
         if intent not in KNOWN_INTENTS:
             log.add(shown, f"intents[{index}]", f"unknown intent {intent!r}")
     keywords = fields.strings("keywords", required=False)
+    subtopic_of = fields.strings("subtopic_of", required=False)
+    for index, intent in enumerate(subtopic_of):
+        if intent not in KNOWN_INTENTS:
+            log.add(shown, f"subtopic_of[{index}]", f"unknown intent {intent!r}")
+        elif intent in intents:
+            log.add(shown, f"subtopic_of[{index}]", f"{intent!r} is already in intents")
+    if subtopic_of and not keywords:
+        fields.problem("subtopic_of", "a subtopic is found by its keywords: list some")
 
     # Obsolete since approval moved to the console (docs/content-review.md): still
     # accepted, never required, never what decides whether a module is served.
@@ -135,6 +143,7 @@ def parse_module(data: Any, shown: str, stem: str, lang: str, log: ProblemLog) -
         id=module_id, lang=lang, order=order, title=title, button=button, summary=summary,
         intents=intents, keywords=keywords, reviewed=reviewed, reviewer=reviewer,
         sources=sources, messages=messages, quiz=quiz, next=next_ids, questions=questions,
+        subtopic_of=subtopic_of,
     )
 
 

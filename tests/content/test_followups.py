@@ -22,11 +22,20 @@ from bot.i18n import UiCatalog
 
 REPO_CONTENT = Path(__file__).resolve().parents[2] / "content"
 HELD_OUT = yaml.safe_load(Path(__file__).with_name("followup_heldout.yml").read_text("utf-8"))
+#: Held-out phrasings for the seven older modules' questions (written before their examples,
+#: by other voices: Sudanese, Levantine, MSA, Arabizi, misspellings); never used to tune.
+HELD_OUT_OLDER = yaml.safe_load(
+    Path(__file__).with_name("followup_heldout_older.yml").read_text("utf-8"))
+HELD_OUT_SETS = {"first": HELD_OUT, "older_modules": HELD_OUT_OLDER}
 MODULE = "check_job_offer"
 
-#: The share of held-out phrasings that must reach the right answer, per language. Measured
-#: 87% over all three languages when this was written (see the report in content/README.md).
-MIN_MATCH_RATE = 0.80
+#: The share of held-out phrasings that must reach the right answer, per language and set.
+#: Measured December 2026 (docs/content-followups.md): 88.6% to 97.7% per language.
+MIN_MATCH_RATE = 0.85
+
+#: Over all languages, the first held-out set must never fall below the 121 of 132 (91.7%)
+#: measured before the older modules got their questions (now 124).
+MIN_FIRST_SET_RIGHT = 121
 
 
 @pytest.fixture(scope="module")
@@ -73,13 +82,12 @@ def test_every_language_answers_the_same_questions(library: ContentLibrary) -> N
             assert other is not None and [q.id for q in other.questions] == ids
 
 
-def test_the_touched_and_new_modules_have_questions(library: ContentLibrary) -> None:
-    for module_id in ("irregular_routes", "check_job_offer", "what_is_trafficking",
-                      "child_marriage", "sexual_exploitation", "organ_trafficking",
-                      "child_labour", "refugee_rights", "returning_home"):
-        module = library.module(module_id, "ar")
-        assert module is not None, module_id
-        assert len(module.questions) >= 4, module_id
+def test_every_module_has_questions(library: ContentLibrary) -> None:
+    for lang in LANGUAGES:
+        modules = library.modules(lang)
+        assert len(modules) >= 16, lang
+        for module in modules:
+            assert len(module.questions) >= 4, (lang, module.id)
 
 
 # --- the linter ----------------------------------------------------------------------------
@@ -147,24 +155,28 @@ def test_unknown_field_in_a_question(content: Path) -> None:
 
 
 # --- the matcher ---------------------------------------------------------------------------
-def held_out(lang: str) -> list[tuple[str, str, str]]:
+def held_out(lang: str, data: dict[str, Any] = HELD_OUT) -> list[tuple[str, str, str]]:
     return [(module, question, text)
-            for module, questions in HELD_OUT[lang].items()
+            for module, questions in data[lang].items()
             for question, texts in questions.items() for text in texts]
 
 
-def test_held_out_phrasings_are_not_copies_of_the_examples(library: ContentLibrary) -> None:
+@pytest.mark.parametrize("which", sorted(HELD_OUT_SETS))
+def test_held_out_phrasings_are_not_copies_of_the_examples(library: ContentLibrary,
+                                                           which: str) -> None:
     for lang in LANGUAGES:
-        for module_id, _, text in held_out(lang):
+        for module_id, _, text in held_out(lang, HELD_OUT_SETS[which]):
             module = library.module(module_id, lang)
             assert module is not None
             examples = {e for q in module.questions for e in q.examples}
             assert text not in examples, f"{text!r} is in the YAML: not held out"
 
 
+@pytest.mark.parametrize("which", sorted(HELD_OUT_SETS))
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_held_out_phrasings_reach_their_answer(library: ContentLibrary, lang: str) -> None:
-    cases = held_out(lang)
+def test_held_out_phrasings_reach_their_answer(library: ContentLibrary, lang: str,
+                                               which: str) -> None:
+    cases = held_out(lang, HELD_OUT_SETS[which])
     right = [case for case in cases
              if (m := library.follow_up(case[0], lang, case[2])) is not None
              and m.question.id == case[1]]
@@ -172,9 +184,17 @@ def test_held_out_phrasings_reach_their_answer(library: ContentLibrary, lang: st
              if (m := library.follow_up(case[0], lang, case[2])) is not None
              and m.question.id != case[1]]
     rate = len(right) / len(cases)
-    assert rate >= MIN_MATCH_RATE, f"{lang}: {len(right)}/{len(cases)} matched"
+    assert rate >= MIN_MATCH_RATE, f"{which} {lang}: {len(right)}/{len(cases)} matched"
     # A wrong answer is worse than none (the NLU still gets its chance after a miss).
     assert len(wrong) <= len(cases) // 10, wrong
+
+
+def test_the_first_held_out_set_does_not_regress(library: ContentLibrary) -> None:
+    """More modules with questions change every term's weight; the old answers must hold."""
+    right = sum(1 for lang in LANGUAGES for module, question, text in held_out(lang)
+                if (m := library.follow_up(module, lang, text)) is not None
+                and m.question.id == question)
+    assert right >= MIN_FIRST_SET_RIGHT, f"{right}/{sum(len(held_out(x)) for x in LANGUAGES)}"
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
