@@ -263,7 +263,7 @@ class Engine:
     def _emergency(self, ctx: TurnContext, in_relay: bool) -> Step:
         step = ctx.start("emergency", escalate_case=in_relay)
         if "woman" in ctx.safety.ruled or "sexual_exploitation" in ctx.safety:
-            women = safety_lines(ctx, "women")
+            women = safety_lines(ctx, "women", besides="emergency")
             if women and step.messages:
                 first = step.messages[0]
                 step.messages[0] = Outbound(

@@ -3,7 +3,10 @@ rated and quizzed."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+import yaml
 
 from bot.app import Sanad
 from bot.content import LANGUAGES
@@ -130,3 +133,46 @@ async def test_a_useful_module_offers_tips_until_the_user_subscribes(sanad_sqlit
     rated_again = await reader(button="aw:rate:online_recruitment:1")
     assert "sub:yes" not in ids(rated_again)  # subscribed: no more offers
     assert "aw:topics" in ids(rated_again)
+
+
+
+SMALL_TALK_INTENTS = ("greet", "goodbye", "thanks", "affirm", "deny")
+
+
+def held_out_small_talk() -> list[str]:
+    """Short greetings, thanks, goodbyes, yes and no from the intent held-out set."""
+    data = yaml.safe_load((Path(__file__).parents[1] / "nlu" / "tests" / "heldout.yml")
+                          .read_text("utf-8"))
+    found = []
+    for block in data["nlu"]:
+        if block.get("intent") in SMALL_TALK_INTENTS:
+            found += [line[2:].strip() for line in block["examples"].splitlines()
+                      if line.startswith("- ") and len(line[2:].split()) <= 4]
+    return found
+
+
+def answers_a_question(app: Sanad, module_id: str, shown: str) -> bool:
+    """Whether ``shown`` holds one of the module's follow-up answers, in any language."""
+    return any(q.answer in shown for lang in LANGUAGES
+               if (module := app.content.module(module_id, lang)) is not None
+               for q in module.questions)
+
+
+async def test_small_talk_inside_a_module_is_not_answered_as_a_question(
+    sanad_sqlite: Sanad,
+) -> None:
+    """A greeting or a thank-you while reading is never taken for one of the module's
+    questions (a loose match once answered "hello there" with "who to call")."""
+    messages = held_out_small_talk()
+    assert len(messages) >= 30
+    answered = []
+    for module_id in ("what_is_trafficking", "check_job_offer", "services_help",
+                      "organ_trafficking"):
+        for number, text in enumerate(messages):
+            reader = Reader(sanad_sqlite, f"small-talk-{module_id}-{number}", "en")
+            await reader(button=f"aw:open:{module_id}")
+            turn = await reader(text)
+            if answers_a_question(sanad_sqlite, module_id,
+                                  "\n".join(m.text for m in turn.outbound)):
+                answered.append((module_id, text))
+    assert answered == []

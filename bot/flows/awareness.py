@@ -31,6 +31,10 @@ ACTION_INTENTS = frozenset({
     "unsubscribe", "menu",
 })
 ACTION_CONFIDENCE = 0.5
+SMALL_TALK = frozenset({"greet", "goodbye", "thanks", "affirm", "deny"})
+SMALL_TALK_WORDS = 4
+"""A short message the NLU reads as small talk ("hello there", "ok thanks") is never matched
+against the module's questions: a loose match would answer a greeting with "who to call"."""
 
 
 class AwarenessFlow:
@@ -50,7 +54,7 @@ class AwarenessFlow:
         if module_id:
             module = ctx.content.module(module_id, ctx.lang)
         elif intent:
-            module = ctx.content.module_for_intent(intent, ctx.lang)
+            module = ctx.content.module_for_intent(intent, ctx.lang, ctx.text or None)
         if module is not None and self._visible(ctx, module):
             return self._show(ctx, module, 0)
         if intent == "report_concern":
@@ -98,7 +102,7 @@ class AwarenessFlow:
         module = self._current(ctx)
         asks_action = (ctx.understanding.intent in ACTION_INTENTS
                        and ctx.understanding.confidence >= ACTION_CONFIDENCE)
-        if module is not None and ctx.text and not asks_action:
+        if module is not None and ctx.text and not asks_action and not _small_talk(ctx):
             found = ctx.content.follow_up(module.id, ctx.lang, ctx.text)
             if found is not None:
                 return self._answer(ctx, module, found.question)
@@ -297,3 +301,9 @@ class AwarenessFlow:
         done = ctx.say_text(ctx.t("awareness.quiz_done"), *self._suggestions(ctx, module_id))
         return Step(messages=[feedback, done], flow="awareness", state="awareness.next",
                     data={"module": module_id}, events=[event])
+
+
+def _small_talk(ctx: TurnContext) -> bool:
+    return (ctx.understanding.intent in SMALL_TALK
+            and ctx.understanding.confidence >= ACTION_CONFIDENCE
+            and len((ctx.text or "").split()) <= SMALL_TALK_WORDS)

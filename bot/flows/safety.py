@@ -48,9 +48,11 @@ EVENTS: dict[str, type[Event]] = {
 }
 
 
-def lines(ctx: TurnContext, category: str) -> str:
-    """The verified services of a category, formatted (empty when there are none)."""
-    found = ctx.content.services(category=category)
+def lines(ctx: TurnContext, category: str, *, besides: str | None = None) -> str:
+    """The verified services of a category, formatted (empty when there are none); with
+    ``besides``, only those not already listed under that category (shown just above)."""
+    found = tuple(s for s in ctx.content.services(category=category)
+                  if besides is None or besides not in s.categories)
     return format_services(ctx, found) if found else ""
 
 
