@@ -24,6 +24,7 @@ from nlu import yamlio
 from .normalize import arabizi_key, is_latin_token, normalize
 
 MIN_AGE, MAX_AGE = 1, 99
+MINOR_AGE_LIMIT = 18
 _MAX_PHRASE = 3
 _MIN_SKELETON = 4
 """Shorter Arabizi skeletons ("st" for "sitta") are shared by English words ("sit", "set")."""
@@ -66,6 +67,7 @@ class AgeReader:
     answer_words: frozenset[tuple[str, ...]]
     minor: tuple[re.Pattern[str], ...]
     grades: tuple[re.Pattern[str], ...]
+    others: tuple[re.Pattern[str], ...] = ()
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AgeReader:
@@ -105,6 +107,7 @@ class AgeReader:
             answer_words=frozenset(_words(data["answer_words"])),
             minor=tuple(_pattern(p, years) for p in data["minor"]),
             grades=tuple(_pattern(p, years) for p in data["grades"]),
+            others=tuple(_pattern(p, years) for p in data.get("others", ())),
         )
 
     @classmethod
@@ -228,6 +231,15 @@ class AgeReader:
                 if not _contains(before, self.blocked_before):
                     return True
         return False
+
+
+    def mentions_child(self, text: str) -> bool:
+        """True when the message gives someone else's age, under 18 ("my sister is 14",
+        "بنت اختي عندها ١٣ سنة", "un garçon de 10 ans"): with a model's doubt about a child at
+        risk, a stated child's age settles it."""
+        marked, _ = self.marked(text)
+        return any(int(m.group("n")) < MINOR_AGE_LIMIT
+                   for pattern in self.others for m in pattern.finditer(marked))
 
 
 def _contains(tokens: list[str], phrases: frozenset[tuple[str, ...]]) -> bool:

@@ -7,7 +7,8 @@ Three independent readers, combined per label:
   the same, plus a specific child at risk, coercion indicators and imminent irregular travel;
 * the age reader (``ages``): the writer's own current age, in digits or words. A stated age
   decides ``minor`` on its own (an adult who says "I'm 24" is an adult, whatever the model
-  thinks of the rest of the sentence).
+  thinks of the rest of the sentence). A child's age given by someone else ("my sister is 14")
+  turns the model's doubt about a child at risk into acting on it.
 
 The detector never sees a conversation state and never depends on the intent classifier, so it
 can run on every message, before any flow, even one that flood control would drop.
@@ -154,6 +155,8 @@ class EmbeddedSafety:
             labels.add("minor")
             if not model_minor or age is not None:
                 ruled.add("minor")
+        if "child_at_risk" in doubts and self.ages.mentions_child(text):
+            labels.add("child_at_risk")  # a doubt about a child, and the child's age given
         if "emergency" in labels:
             labels.discard("grey")
         doubts -= labels

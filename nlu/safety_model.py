@@ -6,8 +6,9 @@ say it (indirect, misspelled, mixed). It shares the intent classifier's features
 multi-label data (``safety_data/*.jsonl``) and is independent of intent classification.
 
 Each label has two thresholds on its score, both chosen on out-of-fold scores of the training
-data's negatives: ``act`` (1% of them reach it) and ``ask`` (a lower one: a score between
-``ask`` and ``act`` is the grey zone where the bot asks "are you safe now?").
+data's negatives: ``act`` (2% of them reach it; 4.5% for emergency and self-harm) and ``ask``
+(a lower one where a label has a grey zone: a score between ``ask`` and ``act`` is where the
+bot asks "are you safe now?").
 Training needs scikit-learn and runs only on a cache miss; inference is numpy only.
 """
 
@@ -45,10 +46,17 @@ LABELS: tuple[str, ...] = (
 VARIETIES: tuple[str, ...] = ("egy", "msa", "sud", "lev", "arabizi", "en", "fr")
 
 ACT_FALSE_ALARMS = 0.02
-"""Each label acts above the score that ≤ 1% of the out-of-fold negatives reach: precision
-first, since acting replaces what the person asked for."""
-ASK_FALSE_ALARMS: dict[str, float] = {"emergency": 0.04, "self_harm": 0.04,
-                                      "child_at_risk": 0.03}
+"""Each label acts above the score that 2% of the out-of-fold negatives reach: precision
+first, since acting replaces what the person asked for ..."""
+ACT_FALSE_ALARMS_BY_LABEL: dict[str, float] = {"emergency": 0.045, "self_harm": 0.045}
+"""... except the two urgent labels, which act where they used to ask. Out of fold on the
+training data (December 2026), a grey zone of their own (asking between 4% and 2%) caught
+fewer people in danger AND raised more false alarms than acting on all of it: a weak
+emergency or self-harm score is more often right than the rest of the message suggests, and
+the answer to a wrong one (the lines, a person) is the same a safety question leads to.
+The safety question still comes from the `grey` label, a literal danger in a joking context
+and the intent classifier's weak emergency."""
+ASK_FALSE_ALARMS: dict[str, float] = {"child_at_risk": 0.025}
 """Between this and the acting threshold the bot asks "are you safe right now?" instead."""
 MIN_POSITIVES = 8
 """A label with fewer training positives is not modelled (rules still apply)."""
@@ -156,9 +164,10 @@ def train(examples: Sequence[SafetyExample]) -> SafetyArrays:
     negatives = np.array([not e.labels for e in examples])
     act, ask = [], []
     for j, label in enumerate(labels):
-        act_t = _threshold_for_false_alarms(oof[negatives, j], ACT_FALSE_ALARMS)
+        act_rate = ACT_FALSE_ALARMS_BY_LABEL.get(label, ACT_FALSE_ALARMS)
+        act_t = _threshold_for_false_alarms(oof[negatives, j], act_rate)
         ask_t = min(act_t, _threshold_for_false_alarms(
-            oof[negatives, j], ASK_FALSE_ALARMS.get(label, ACT_FALSE_ALARMS)))
+            oof[negatives, j], ASK_FALSE_ALARMS.get(label, act_rate)))
         act.append(act_t)
         ask.append(ask_t)
     model = pipeline().fit(docs, y)

@@ -312,3 +312,81 @@ async def test_a_typed_no_to_the_safety_question_is_an_emergency(
         assert "EmergencyTriggered" in names(await chat.say("لا"))
     finally:
         await app.store.engine.dispose()
+
+
+# --- a doubt beside a question the module answers ---------------------------------------------
+class FlagsOnly:
+    """A detector double: the given messages carry these labels, every other one is clear."""
+
+    def __init__(self, texts: tuple[str, ...], labels: frozenset[str] = frozenset({"grey"})
+                 ) -> None:
+        self.texts, self.labels = texts, labels
+
+    def assess(self, text: str) -> SafetyAssessment:
+        return SafetyAssessment(labels=self.labels) if text in self.texts else SafetyAssessment()
+
+
+FOLLOW_UPS = [  # (greeting, a follow-up question of check_job_offer, a word of its answer, "no")
+    ("bonjour", "le contrat, je le reçois seulement en arrivant, c'est normal ?", "contrat écrit",
+     "non"),
+    ("مرحبا", "أسلمه الباسبور؟", "الباسبور الأصلي مكانه مع صاحبه", "لا"),
+]
+
+
+async def _reading(app: Sanad, user: str, greeting: str) -> Chat:
+    chat = Chat(app, user)
+    await chat.say(greeting)
+    await chat.tap("aw:open:check_job_offer")
+    return chat
+
+
+@pytest.mark.parametrize(("greeting", "question", "answer", "no"), FOLLOW_UPS)
+async def test_a_doubt_on_a_module_question_gets_the_answer_and_the_safety_question(
+    database_url: str, embedded_nlu: EmbeddedNLU, greeting: str, question: str, answer: str,
+    no: str,
+) -> None:
+    app = await build(make_settings(database_url), nlu=embedded_nlu,
+                      safety=FlagsOnly((question,)))
+    try:
+        chat = await _reading(app, "grey-followup", greeting)
+        turn = await chat.say(question)
+        assert answer in turn.outbound[0].text  # the module's answer first ...
+        assert "SafetyCheckAsked" in names(turn)  # ... and the safety question, last
+        assert [b.id for b in turn.outbound[-1].buttons] == ["sf:unsafe", "sf:safe"]
+        assert "122" in turn.outbound[-1].text
+        assert await chat.state() == "safety.check"
+        assert "EmergencyTriggered" in names(await chat.say(no))  # a typed "no" still acts
+    finally:
+        await app.store.engine.dispose()
+
+
+async def test_a_doubt_on_anything_else_inside_a_module_is_only_asked_about(
+    database_url: str, embedded_nlu: EmbeddedNLU,
+) -> None:
+    words = "I wonder about the weather"
+    app = await build(make_settings(database_url), nlu=embedded_nlu, safety=FlagsOnly((words,)))
+    try:
+        chat = await _reading(app, "grey-other", "hello")
+        turn = await chat.say(words)
+        assert names(turn) == ["SafetyCheckAsked"]
+        assert len(turn.outbound) == 1 and buttons(turn) == ["sf:unsafe", "sf:safe"]
+    finally:
+        await app.store.engine.dispose()
+
+
+@pytest.mark.parametrize("label", ["emergency", "self_harm"])
+async def test_an_urgent_label_on_a_module_question_wins_alone(
+    database_url: str, embedded_nlu: EmbeddedNLU, label: str,
+) -> None:
+    greeting, question, answer, _ = FOLLOW_UPS[1]
+    app = await build(make_settings(database_url), nlu=embedded_nlu,
+                      safety=FlagsOnly((question,), frozenset({label})))
+    try:
+        chat = await _reading(app, "urgent-followup", greeting)
+        turn = await chat.say(question)
+        assert answer not in text_of(turn)
+        assert {"emergency": "EmergencyTriggered", "self_harm": "SelfHarmDisclosed"}[label] \
+            in names(turn)
+    finally:
+        await app.store.engine.dispose()
+

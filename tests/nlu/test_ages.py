@@ -228,3 +228,72 @@ def test_ages_with_an_emoji_a_girl_of_or_a_leading_and(text: str, age: int) -> N
 ])
 def test_adults_stay_adults(text: str) -> None:
     assert not is_minor_statement(text) and (stated_age(text) or 99) >= 18
+
+
+@pytest.mark.parametrize(("text", "age"), [
+    ("انا عندي ١٧ والمكتب اخد الباسبور بتاعي", 17),        # "and" written on the next word
+    ("والله انا لسه صغير 15 سنه بس لازم اشتغل", 15),
+    ("لسه ١٦ سنة بس عندي خبرة في الكهربا", 16),
+    ("ana 3ndy arba3tashar sna w 3yz asafr", 14),            # "sna"
+    ("I turned 16 last month and my uncle wants me to work abroad", 16),
+    ("j'ai à peine 16 ans et on me propose un travail", 16),
+    ("je viens de fêter mes 15 ans", 15),
+    ("je suis mineur, 16 ans, arrivé du Soudan", 16),
+])
+def test_an_age_said_with_a_word_around_it(text: str, age: int) -> None:
+    assert stated_age(text) == age
+
+
+@pytest.mark.parametrize("text", [
+    "عندي ٣ ولاد وعايز اشتغل برا", "when I turned 16 I left school, now I'm a lawyer",
+])
+def test_counts_and_past_turning_points_are_no_age(text: str) -> None:
+    assert stated_age(text) is None
+
+
+@pytest.mark.parametrize("text", [
+    "I'll be 17 in March, can I travel alone for a job?", "عمري ما وصل ١٨ وعايز اسافر",
+    "bonjour, je suis au lycée et un homme veut m'emmener en Libye", "salut je suis collégienne",
+    "hi, I'm in high school and a man offered me work", "I'm a 10th grader",
+    "I'm underage and a man offered me a job abroad", "im too young to have a passport",
+    "je suis trop jeune pour avoir un passeport", "je n'ai pas encore 18 ans",
+    "انا لسه طفل وعايز اشتغل", "ana lessa so3'ayar w 3ayez ashtghal",
+])
+def test_more_ways_to_say_im_under_18(text: str) -> None:
+    assert is_minor_statement(text)
+
+
+@pytest.mark.parametrize("text", [
+    "وانا صغير اشتغلت في ورشة، دلوقتي عندي ٣٠", "w ana so3'ayar kont bashtaghal fel ghet",
+    "I'm a high school teacher", "je suis prof au lycée", "I was in high school when I left",
+    "I'll be 25 next year",
+])
+def test_an_adult_remembering_childhood_is_no_minor(text: str) -> None:
+    assert not is_minor_statement(text)
+
+
+@pytest.mark.parametrize(("text", "child"), [
+    ("my sister is 14 and my father wants to marry her", True),
+    ("بنت اختي عندها ١٣ سنة", True),
+    ("ebn 3ammi 3ando 15 sana", True),
+    ("un garçon de 10 ans mendie pour un groupe", True),
+    ("طفل في الثانية عشرة ينام في المخبز", True),
+    ("my son is 25", False),
+    ("I'm 15", False),
+    ("انا عندي ١٥ سنة", False),
+])
+def test_someone_elses_age_under_18(text: str, child: bool) -> None:
+    assert AgeReader.load().mentions_child(text) is child
+
+
+@pytest.mark.parametrize(("text", "age"), [
+    ("i'm a girl, 15, my dad wants me to marry", 15), ("me 16, want to work in dubai", 16),
+])
+def test_an_age_after_a_comma(text: str, age: int) -> None:
+    assert stated_age(text) == age
+
+
+def test_turning_an_age_soon_is_the_age_below() -> None:
+    assert is_minor_statement("je fête mes 17 ans demain")
+    assert not is_minor_statement("je fête mes 30 ans demain")
+    assert stated_age("me 2 weeks ago") is None
