@@ -137,6 +137,9 @@ async def test_delete_my_data_works_inside_screening(sanad: Sanad) -> None:
 @pytest.mark.parametrize("words", [
     "/exit", "exit", "exit please", "EXIT!!", "خروج", "خروج بسرعة", "5orog", "khorog plz",
     "sortir", "sortir stp", "quitter", "hide chat",
+    # natural ways to say "close / wipe this chat" (written for this list, 2026-12-07)
+    "اقفل الشات بسرعة", "سكر المحادثة", "امسح المحادثة دلوقتي", "e2fel el chat", "close this",
+    "Close the chat now!", "clear the chat please", "ferme la conversation", "efface tout vite",
 ])
 async def test_quick_exit_phrasings(sanad: Sanad, words: str) -> None:
     chat = Chat(sanad, "exit-words")
@@ -149,6 +152,9 @@ async def test_quick_exit_phrasings(sanad: Sanad, words: str) -> None:
 
 @pytest.mark.parametrize("sentence", [
     "how do I exit the country legally", "je veux sortir de cette maison ils m'enferment",
+    # wanting to get out of a place is never taken for hiding the chat
+    "عايز اخرج", "I want to leave", "je veux partir", "close the door", "اقفل الباب عليا",
+    "bye", "خلاص",
 ])
 async def test_a_sentence_that_contains_an_exit_word_is_not_an_exit(sanad: Sanad,
                                                                     sentence: str) -> None:
