@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from bot.content.plural import plural
 from bot.flows.base import Step, TurnContext
+from bot.flows.menu import route_free_text
 from bot.flows.routes import Routes
 from bot.messages import (
     Button,
@@ -81,8 +82,6 @@ class AwarenessFlow:
         if action == "src" and len(parts) in (3, 4):
             return self._sources(ctx, parts[2], parts[3] if len(parts) == 4 else None)
         if ctx.button_id:
-            from bot.flows.menu import route_free_text
-
             return route_free_text(ctx)
         return self._free_text(ctx)
 
@@ -97,8 +96,6 @@ class AwarenessFlow:
         """A question asked while reading a module gets that module's direct answer; only
         what is not one of its questions goes on to the general NLU. (The safety layer has
         already read the message: the engine runs it before any flow.)"""
-        from bot.flows.menu import route_free_text
-
         module = self._current(ctx)
         asks_action = (ctx.understanding.intent in ACTION_INTENTS
                        and ctx.understanding.confidence >= ACTION_CONFIDENCE)

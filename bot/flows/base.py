@@ -8,7 +8,7 @@ the same flow run on Telegram, WhatsApp and the terminal and be tested without a
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -121,8 +121,6 @@ class TurnContext:
 
     def in_language(self, lang: str) -> TurnContext:
         """The same context answering in ``lang`` (after the user switched language)."""
-        from dataclasses import replace
-
         return replace(self, lang=lang)
 
 

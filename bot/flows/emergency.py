@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.menu import route_free_text
 from bot.flows.routes import Routes
 from bot.flows.services import emergency_numbers
 from bot.messages import EmergencyTriggered, HandoffRequested, RelayedToCase
@@ -42,6 +43,4 @@ class EmergencyFlow:
             return ctx.start("handoff", reason="emergency", priority="urgent")
         if button == "em:safe" or (button is None and ctx.understanding.yes_no == "no"):
             return ctx.start("menu", intro="emergency.stay_safe")
-        from bot.flows.menu import route_free_text
-
         return route_free_text(ctx)

@@ -6,6 +6,7 @@ from typing import ClassVar
 
 from bot.flows.base import Step, TurnContext
 from bot.flows.handoff import back_in_line, erase
+from bot.flows.menu import route_free_text
 from bot.flows.routes import Routes
 
 
@@ -50,8 +51,6 @@ class PrivacyFlow:
             return self.start(ctx, entry="delete")
         if button == "pv:mydata":
             return self._summary(ctx)
-        from bot.flows.menu import route_free_text
-
         return route_free_text(ctx)
 
     @staticmethod

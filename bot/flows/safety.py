@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from bot.flows.base import Step, TurnContext
-from bot.flows.menu import FREE_TEXT_CONFIDENCE
+from bot.flows.menu import FREE_TEXT_CONFIDENCE, route_free_text
 from bot.flows.routes import Routes
 from bot.flows.services import emergency_numbers, format_services
 from bot.messages import (
@@ -109,8 +109,6 @@ class SafetyFlow:
             reason, priority = HANDOFF[state.removeprefix("safety.")]
             return ctx.start("handoff", reason=reason, priority=priority,
                              indicators=tuple(ctx.data.get("indicators", ())))
-        from bot.flows.menu import route_free_text
-
         return route_free_text(ctx)
 
     # --- steps ---------------------------------------------------------------------

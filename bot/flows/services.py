@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from bot.flows.base import Step, TurnContext
+from bot.flows.menu import route_free_text
 from bot.flows.routes import Routes
 
 if TYPE_CHECKING:
@@ -63,6 +64,4 @@ class ServicesFlow:
         button = ctx.button_id or ""
         if button.startswith("sv:") and button[3:] in CATEGORIES:
             return self.start(ctx, category=button[3:])
-        from bot.flows.menu import route_free_text
-
         return route_free_text(ctx)

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from bot.config import SUPPORTED_LANGUAGES
 from bot.flows.base import Step, TurnContext
+from bot.flows.menu import route_free_text
 from bot.flows.routes import Routes
 from bot.flows.screening import age_option_for
 from bot.messages import Button, LanguageChanged, Subscribed, Unsubscribed
@@ -71,8 +72,6 @@ class SubscribeFlow:
                 return typed
         if not button and ctx.understanding.intent == "unsubscribe":
             return ctx.start("menu", intro="subscribe.declined")  # "stop" while choosing
-        from bot.flows.menu import route_free_text
-
         return route_free_text(ctx)
 
     # --- steps ---------------------------------------------------------------------
