@@ -13,7 +13,7 @@ import orjson
 from aiohttp import web
 
 from bot.store.repository import as_utc
-from handoff import actions, audit, relay
+from handoff import actions, audit, placeholders, relay
 from handoff.context import context_of
 from handoff.guard import api_route, json_error, json_response
 from handoff.policy import Principal, holds
@@ -131,6 +131,10 @@ async def post_message(request: web.Request, principal: Principal) -> web.Stream
             return json_error(409, "the case is closed")
         if not holds(principal, case):
             return json_error(409, "claim the case before replying")
+        try:  # service details filled as in the console; never sent raw
+            text = placeholders.fill(ctx.content, text, case.language)
+        except placeholders.PlaceholderError as bad:
+            return json_error(422, f"cannot fill {bad.placeholder} ({bad.reason})")
         try:
             await relay.reply(db, cipher=ctx.cipher, ui=ctx.ui, case_id=case_id,
                               author=principal.name, text=text)

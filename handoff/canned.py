@@ -9,6 +9,7 @@ retired texts are not brought back).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.content.loader import ContentLibrary
 from bot.store.repository import utcnow
+from handoff import placeholders
 from handoff.models import CannedReplyText
 from handoff.texts import REPLY_LANGUAGES, CannedReply
 
@@ -26,6 +29,8 @@ KEY_RE = re.compile(r"^[a-z0-9_]{2,48}$")
 MAX_TITLE = 120
 MAX_TEXT = 3000  # as a reply (handoff.api.MAX_REPLY_CHARS)
 SEEDED_BY = "canned_replies.yml"
+
+log = logging.getLogger(__name__)
 
 
 class CannedInvalid(ValueError):
@@ -72,10 +77,11 @@ async def every_text(db: AsyncSession, seed: Sequence[CannedReply]) -> list[Cann
 
 
 async def choices(db: AsyncSession, seed: Sequence[CannedReply], *, case_language: str,
-                  console_language: str) -> list[Choice]:
+                  console_language: str, content: ContentLibrary) -> list[Choice]:
     """The live replies a caseworker can send in the case's language (a reply retired in
     that language is not offered in another), titled in the console's language where that
-    text is live."""
+    text is live, with service details filled in; a reply whose placeholder no longer fills
+    (its service was unverified since) is not offered."""
     await ensure_seeded(db, seed)
     live = list(await db.scalars(select(CannedReplyText).where(
         CannedReplyText.retired_at.is_(None)).order_by(CannedReplyText.id)))
@@ -86,15 +92,20 @@ async def choices(db: AsyncSession, seed: Sequence[CannedReply], *, case_languag
         if sent is None:
             continue
         titled = by.get((key, console_language)) or sent
-        found.append(Choice(key, titled.title, sent.text))
+        try:
+            text = placeholders.fill(content, sent.text, case_language)
+        except placeholders.PlaceholderError as bad:
+            log.warning("canned reply %s/%s not offered: %s", key, case_language, bad)
+            continue
+        found.append(Choice(key, titled.title, text))
     return found
 
 
 async def text_of(db: AsyncSession, seed: Sequence[CannedReply], key: str,
-                  case_language: str) -> str | None:
+                  case_language: str, content: ContentLibrary) -> str | None:
     """A live reply's text for a form that sent only its id (no JavaScript)."""
     for choice in await choices(db, seed, case_language=case_language,
-                                console_language=case_language):
+                                console_language=case_language, content=content):
         if choice.key == key:
             return choice.text
     return None

@@ -15,7 +15,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.store.repository import utcnow
-from handoff import actions, audit, canned, console_canned, live, relay
+from handoff import actions, audit, canned, console_canned, live, placeholders, relay
 from handoff.api import MAX_REPLY_CHARS, case_id_of
 from handoff.context import context_of
 from handoff.guard import (
@@ -199,7 +199,7 @@ async def case_page(request: web.Request, principal: Principal) -> web.StreamRes
         notes = await actions.notes(db, ctx.cipher, case_id)
         handlers = await case_handlers(db) if principal.supervises else []
         replies = await canned.choices(db, ctx.canned, case_language=case.language,
-                                       console_language=principal.lang)
+                                       console_language=principal.lang, content=ctx.content)
         paused = await contact_paused(db, case)
         indicators = await indicators_of(db, case, ctx.cipher)  # audited by thread_for
     labels = labels_for(request, principal.lang)
@@ -301,7 +301,12 @@ async def reply(request: web.Request, principal: Principal) -> web.StreamRespons
     async with ctx.store.session() as db:
         case = await case_for(db, principal, case_id, "case.reply")
         if not text and form.get("canned"):
-            text = await canned.text_of(db, ctx.canned, form["canned"], case.language) or ""
+            text = await canned.text_of(db, ctx.canned, form["canned"], case.language,
+                                        ctx.content) or ""
+        try:  # service details typed or picked: filled, never sent raw
+            text = placeholders.fill(ctx.content, text, case.language)
+        except placeholders.PlaceholderError:
+            raise redirect(case_url(case_id), "reply_placeholder") from None
         if not text or len(text) > MAX_REPLY_CHARS:
             raise actions.InvalidInput("reply text")
         if not holds(principal, case):

@@ -107,7 +107,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     if pending and result.account.totp_enrolled_at is not None:
         target = with_next(TOTP_PATH, next_page)
     elif pending:
-        target = ENROL_PATH  # a first login: nothing to return to yet
+        target = with_next(ENROL_PATH, next_page)  # a first login: enrol, then go there
     else:
         target = next_page or home_path(principal)
     response = see_other(target)
@@ -152,7 +152,7 @@ async def _pending(request: web.Request) -> tuple[Principal, Caseworker]:
 async def totp_form(request: web.Request) -> web.StreamResponse:
     principal, account = await _pending(request)
     if account.totp_enrolled_at is None:
-        raise web.HTTPFound(ENROL_PATH)
+        raise web.HTTPFound(with_next(ENROL_PATH, safe_next(request.query.get("next"))))
     return render(request, "totp.html", lang=principal.lang, principal=None,
                   csrf=principal.csrf_token, error=None,
                   next_page=safe_next(request.query.get("next")) or "")
@@ -196,7 +196,7 @@ def qr_svg(uri: str) -> Markup:
 
 async def _enrol_page(request: web.Request, principal: Principal, account: Caseworker, *,
                       status: int = 200, error: str | None = None,
-                      action: str = ENROL_PATH) -> web.Response:
+                      action: str = ENROL_PATH, next_page: str | None = None) -> web.Response:
     ctx = context_of(request)
     async with ctx.store.session() as db:
         fresh = await db.get(Caseworker, account.id)
@@ -205,20 +205,22 @@ async def _enrol_page(request: web.Request, principal: Principal, account: Casew
     uri = totp.uri(secret, account.name)
     return render(request, "totp_enrol.html", lang=principal.lang, principal=None,
                   status=status, csrf=principal.csrf_token, error=error, secret=secret,
-                  uri=uri, qr=qr_svg(uri), action=action)
+                  uri=uri, qr=qr_svg(uri), action=action, next_page=next_page or "")
 
 
 async def enrol_form(request: web.Request) -> web.StreamResponse:
     principal, account = await _pending(request)
+    next_page = safe_next(request.query.get("next"))
     if account.totp_enrolled_at is not None:
-        raise web.HTTPFound(TOTP_PATH)
-    return await _enrol_page(request, principal, account)
+        raise web.HTTPFound(with_next(TOTP_PATH, next_page))
+    return await _enrol_page(request, principal, account, next_page=next_page)
 
 
 async def enrol_submit(request: web.Request) -> web.StreamResponse:
     principal, account = await _pending(request)
     ctx, policy = context_of(request), auth_policy(request)
-    code = (await form_fields(request)).get("code", "")[:64]
+    form = await form_fields(request)
+    code, next_page = form.get("code", "")[:64], safe_next(form.get("next"))
     now = policy.clock()
     async with ctx.store.session() as db:
         account = await db.get(Caseworker, principal.id) or account
@@ -232,9 +234,10 @@ async def enrol_submit(request: web.Request) -> web.StreamResponse:
         else:
             await auth.second_factor_failed(db, account.name, policy)
     if codes is None:
-        return await _enrol_page(request, principal, account, status=401, error="totp.wrong")
+        return await _enrol_page(request, principal, account, status=401, error="totp.wrong",
+                                 next_page=next_page)
     return render(request, "totp_codes.html", lang=principal.lang, principal=principal,
-                  codes=codes, next=home_path(principal))
+                  codes=codes, next=next_page or home_path(principal))
 
 
 @console_route(anyone)

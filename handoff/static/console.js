@@ -5,6 +5,7 @@
 //    optional sound and browser notification for new urgent cases and replies on my cases;
 //  * forms marked data-fetch are posted with fetch (same fields, same CSRF token) and the
 //    page's <main> is swapped for the next page's, without a reload; Ctrl+Enter sends;
+//  * "/" (in an empty reply box, or outside a field) searches the canned replies;
 //  * reply drafts are kept per case in this browser (cleared on send and on sign-out);
 //  * the session is kept alive while the person types or clicks (never by a timer), so an
 //    abandoned screen still signs out.
@@ -291,13 +292,118 @@
     if (canned && replyText) {
       canned.addEventListener("change", function () {
         var option = canned.options[canned.selectedIndex];
-        if (option && option.dataset.text) {
-          replyText.value = option.dataset.text;
-          replyText.dispatchEvent(new Event("input"));
-          replyText.focus();
-        }
+        if (option && option.dataset.text) { useCanned(option, replyText); }
       });
+      enhancePicker(root, canned, replyText);
     }
+  }
+
+  function useCanned(option, replyText) {
+    replyText.value = option.dataset.text;
+    replyText.dispatchEvent(new Event("input"));
+    replyText.focus();
+    replyText.setSelectionRange(replyText.value.length, replyText.value.length);
+  }
+
+  // --- canned replies: "/" opens a filterable list (combobox + listbox) ----------------------
+  // The <select> stays (and is what a page without this script uses); the list picks from it.
+  var openPicker = null;
+
+  function fold(text) {
+    // case- and Arabic-diacritic-insensitive matching
+    return text.toLowerCase().replace(/[\u064B-\u0652\u0640]/g, "");
+  }
+
+  function enhancePicker(root, canned, replyText) {
+    var picker = root.querySelector("#canned-picker");
+    if (!picker) { return; }
+    var search = picker.querySelector("#canned-search");
+    var list = picker.querySelector("#canned-list");
+    var none = picker.querySelector("#canned-none");
+    var status = picker.querySelector("#canned-status");
+    var options = Array.prototype.slice.call(list.querySelectorAll("[role=option]"));
+    var hint = root.querySelector("#canned-shortcut");
+    if (hint) { hint.hidden = false; }
+    var active = -1;
+
+    function shown() { return options.filter(function (o) { return !o.hidden; }); }
+
+    function highlight(index) {
+      var visible = shown();
+      options.forEach(function (o) { o.setAttribute("aria-selected", "false"); });
+      active = visible.length ? (index + visible.length) % visible.length : -1;
+      if (active < 0) { search.removeAttribute("aria-activedescendant"); return; }
+      visible[active].setAttribute("aria-selected", "true");
+      search.setAttribute("aria-activedescendant", visible[active].id);
+      visible[active].scrollIntoView({ block: "nearest" });
+    }
+
+    function filter() {
+      var words = fold(search.value).split(/\s+/).filter(Boolean);
+      options.forEach(function (o) {
+        var text = fold(o.textContent + " " + o.dataset.key);
+        o.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+      });
+      var count = shown().length;
+      list.hidden = count === 0;
+      none.hidden = count !== 0;
+      search.setAttribute("aria-expanded", count ? "true" : "false");
+      status.textContent = status.dataset.template.replace("{count}", String(count));
+      highlight(0);
+    }
+
+    function close(focusReply) {
+      picker.hidden = true;
+      search.setAttribute("aria-expanded", "false");
+      search.removeAttribute("aria-activedescendant");
+      if (focusReply) { replyText.focus(); }
+    }
+
+    function choose(option) {
+      var source = canned.querySelector("option[value='" + option.dataset.key + "']");
+      if (!source) { return; }
+      canned.value = option.dataset.key;
+      close(false);
+      useCanned(source, replyText);
+    }
+
+    openPicker = function () {
+      if (!document.body.contains(picker)) { return false; }
+      picker.hidden = false;
+      search.value = "";
+      filter();
+      search.focus();
+      return true;
+    };
+
+    search.addEventListener("input", filter);
+    picker.addEventListener("focusout", function (event) {
+      if (!picker.contains(event.relatedTarget)) { close(false); }
+    });
+    search.addEventListener("keydown", function (event) {
+      var visible = shown();
+      switch (event.key) {
+        case "ArrowDown": highlight(active + 1); break;
+        case "ArrowUp": highlight(active - 1); break;
+        case "Home": highlight(0); break;
+        case "End": highlight(visible.length - 1); break;
+        case "Enter": if (active >= 0) { choose(visible[active]); } break;
+        case "Escape": close(true); break;
+        default: return;
+      }
+      event.preventDefault();
+      event.stopPropagation();
+    });
+    options.forEach(function (o) {
+      o.addEventListener("mousedown", function (event) { event.preventDefault(); });
+      o.addEventListener("click", function () { choose(o); });
+    });
+    replyText.addEventListener("keydown", function (event) {
+      if (event.key === "/" && !replyText.value && !event.ctrlKey && !event.metaKey && !event.altKey) {
+        event.preventDefault();
+        openPicker();
+      }
+    });
   }
 
   // --- the page -------------------------------------------------------------------------------
@@ -384,6 +490,10 @@
       case "r": done = press("#reply-text"); break;
       case "c": done = press("form.claim button, form[action$='/claim-next'] button"); break;
       case "x": done = press("#outcome"); break;
+      case "n": done = press("#note-text"); break;
+      case "f": done = press("#service"); break;
+      case "t": done = press("#transfer-to"); break;
+      case "/": done = (openPicker !== null && openPicker()) || press("#q"); break;
       default: done = false;
     }
     if (done) { event.preventDefault(); }

@@ -11,7 +11,7 @@ import pytest
 from bot.app import Sanad
 from handoff.next_page import safe_next
 from tests.handoff.conftest import PASSWORD, Browser, Console, make_case, start_console
-from tests.handoff.test_totp import Clock, enrol, totp_console
+from tests.handoff.test_totp import SECRET_RE, Clock, enrol, totp_console
 
 ATTEMPTS = (
     "https://evil.example/console/queue",
@@ -134,3 +134,33 @@ async def test_the_page_survives_the_second_factor(sanad_sqlite: Sanad) -> None:
         answer = await tricked.post("/console/login/totp", {"code": clock.code(secret),
                                                             "next": "//evil.example"})
         assert answer.headers["Location"] == "/console/queue"
+
+
+async def test_the_page_survives_first_time_enrolment(sanad_sqlite: Sanad) -> None:
+    clock = Clock()
+    async for console in totp_console(sanad_sqlite, clock, require_totp=True):
+        browser = await console.browser()
+        step = await sign_in_with(browser, "cw1", "/console/account")
+        assert step == "/console/totp/enrol?next=%2Fconsole%2Faccount"
+        page = await (await browser.get(step)).text()
+        assert 'name="next" value="/console/account"' in page
+        secret = SECRET_RE.search(page)
+        assert secret is not None
+        wrong = await browser.post("/console/totp/enrol", {"code": "000000",
+                                                           "next": "/console/account"})
+        assert wrong.status == 401
+        assert 'name="next" value="/console/account"' in await wrong.text(), "kept on retry"
+        done = await browser.post("/console/totp/enrol", {"code": clock.code(secret.group(1)),
+                                                          "next": "/console/account"})
+        assert done.status == 200
+        assert 'href="/console/account"' in await done.text(), "the codes page continues there"
+        assert (await browser.get("/console/account")).status == 200
+
+        tricked = await console.browser()
+        assert await sign_in_with(tricked, "cw2", "//evil.example") == "/console/totp/enrol"
+        page = await (await tricked.get("/console/totp/enrol")).text()
+        secret = SECRET_RE.search(page)
+        assert secret is not None
+        answer = await tricked.post("/console/totp/enrol", {"code": clock.code(secret.group(1)),
+                                                            "next": "//evil.example"})
+        assert 'href="/console/queue"' in await answer.text()

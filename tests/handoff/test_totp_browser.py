@@ -4,6 +4,7 @@ codes are shown once."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -42,13 +43,14 @@ async def test_enrolment_in_the_browser(live_console: str) -> None:
         box = await qr.bounding_box()
         assert box is not None and box["width"] > 100 and box["height"] > 100
         secret = (await page.locator("code.secret").first.inner_text()).strip()
-        await page.goto(live_console + "/console/queue")  # not yet: back to the second step
-        await page.wait_for_url("**/console/totp/enrol")
+        await page.goto(live_console + "/console/reports")  # not yet: back to the second step
+        asked = re.compile(r"/console/totp/enrol\?next=(%2F|/)console(%2F|/)reports$")
+        await page.wait_for_url(asked)
         assert (await page.locator("code.secret").first.inner_text()).strip() == secret
         await page.fill("#code", pyotp.TOTP(secret).at(MOMENT))
         await page.click("button[type=submit].primary")
         await expect(page.locator("ul.codes li")).to_have_count(10)
         await page.click("a.button.primary")
-        await page.wait_for_url("**/console/queue")
+        await page.wait_for_url("**/console/reports")  # then on to the page asked for
         await browser.close()
     assert problems == []
