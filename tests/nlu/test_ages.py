@@ -264,6 +264,24 @@ def test_more_ways_to_say_im_under_18(text: str) -> None:
 
 
 @pytest.mark.parametrize("text", [
+    "je suis encore un enfant", "je ne suis qu'une gamine", "je suis qu'un ado",
+    "mineur isolé, je dors dans la rue", "je suis élève de 2nde", "je vais au collège",
+    "je viens d'entrer au lycée", "je passe le brevet cette année",
+])
+def test_french_minors_in_round7_forms(text: str) -> None:
+    """'un'/'une' is read as the number 1, so 'un enfant' must be matched as '#1 enfant'."""
+    assert is_minor_statement(text)
+
+
+@pytest.mark.parametrize("text", [
+    "mon frère est un mineur isolé, comment l'aider ?", "mon fils est au collège",
+    "ma fille passe le brevet cette année", "I'm at school right now, can I call later?",
+])
+def test_someone_elses_school_or_status_is_no_minor(text: str) -> None:
+    assert not is_minor_statement(text)
+
+
+@pytest.mark.parametrize("text", [
     "وانا صغير اشتغلت في ورشة، دلوقتي عندي ٣٠", "w ana so3'ayar kont bashtaghal fel ghet",
     "I'm a high school teacher", "je suis prof au lycée", "I was in high school when I left",
     "I'll be 25 next year",
