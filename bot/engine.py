@@ -12,7 +12,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.attribution import campaign_code, split_tag
 from bot.config import SUPPORTED_LANGUAGES, Settings
@@ -20,6 +20,7 @@ from bot.content import ContentLibrary
 from bot.effects import apply_effects
 from bot.flood import FloodGuard, Verdict
 from bot.flows import default_flows
+from bot.flows.awareness import SURE_FOLLOW_UP
 from bot.flows.base import FlowRegistry, StaffAvailability, Step, TurnContext, Understanding
 from bot.flows.safety import lines as safety_lines
 from bot.i18n import UiCatalog
@@ -221,9 +222,10 @@ class Engine:
         if command and command.name == "exit":
             return ctx.start("exit")
         if "emergency" in ctx.safety:
-            return self._emergency(ctx, in_relay)
+            return self._also_answer(ctx, self._emergency(ctx, in_relay))
         if ctx.safety.urgent == "self_harm":
-            return ctx.start("safety", entry="self_harm", escalate_case=in_relay)
+            return self._also_answer(
+                ctx, ctx.start("safety", entry="self_harm", escalate_case=in_relay))
         if self._is_emergency(ctx):
             return self._emergency(ctx, in_relay)
         if ctx.profile.contact_paused and not self._fresh_button(ctx):
@@ -250,6 +252,16 @@ class Engine:
         if protection is not None:
             return protection
         interrupt = self.routing.interrupt(intent, current) if confident else None
+        if interrupt is not None and intent == "delete_my_data":
+            # "can I delete the messages and block him?" while reading about blackmail asks
+            # the module, not for Sanad's erasure: the answer, with the erasure one tap away
+            # in case that is what was meant.
+            answer = self._module_answer(ctx, sure=True)
+            if answer is not None and answer.messages:
+                last = answer.messages[-1]
+                answer.messages[-1] = replace(last, buttons=(
+                    *last.buttons, ctx.button("pv:delete", "privacy.delete_button")))
+                return answer
         if interrupt is not None:
             return self._offer_help(ctx, ctx.start(interrupt.flow, **interrupt.entry))
         if not ctx.text:
@@ -314,26 +326,44 @@ class Engine:
             return None
         safety = ctx.safety
         if "child_at_risk" in safety:
-            return ctx.start("safety", entry="child_at_risk")
+            return self._also_answer(ctx, ctx.start("safety", entry="child_at_risk"))
         if "minor" in safety and ctx.profile.age_band != "under_18":
-            return ctx.start("safety", entry="minor")
+            return self._also_answer(ctx, ctx.start("safety", entry="minor"))
         weak_emergency = (ctx.understanding.intent == "emergency" and not safety.figurative
                           and ctx.understanding.confidence >= EMERGENCY_DOUBT)
         if not (safety.ask or weak_emergency):
             return None
         check = ctx.start("safety", entry="check")
-        # Only a doubt (the urgent labels acted before this): a question that the module being
-        # read surely answers ("أسلمه الباسبور؟") is answered too, the safety question last,
-        # so that a typed "no" to it still reaches the emergency answer.
-        module = ctx.data.get("module") if ctx.conversation.flow == "awareness" else None
-        asked = (ctx.content.follow_up(module, ctx.lang, ctx.text)
-                 if isinstance(module, str) else None)
-        if asked is not None:
-            answer = self.flows.get("awareness").handle(ctx)
-            if answer.data.get("question") == asked.question.id:
-                check.messages[:0] = answer.messages
-                check.events[:0] = answer.events
+        # Only a doubt: the module's answer first, the safety question last, so that a typed
+        # "no" to it still reaches the emergency answer.
+        answer = self._module_answer(ctx)
+        if answer is not None:
+            check.messages[:0] = answer.messages
+            check.events[:0] = answer.events
         return check
+
+    def _module_answer(self, ctx: TurnContext, *, sure: bool = False) -> Step | None:
+        """The answer of the module being read when the message is one of its questions
+        (``sure``: matched well enough to stand beside an alarm or win over an erasure
+        word); else None."""
+        module = ctx.data.get("module") if ctx.conversation.flow == "awareness" else None
+        if not isinstance(module, str) or not ctx.text:
+            return None
+        asked = ctx.content.follow_up(module, ctx.lang, ctx.text)
+        if asked is None or (sure and asked.score < SURE_FOLLOW_UP):
+            return None
+        answer = self.flows.get("awareness").handle(ctx)
+        return answer if answer.data.get("question") == asked.question.id else None
+
+    def _also_answer(self, ctx: TurnContext, alarm: Step) -> Step:
+        """Danger is answered first and alone in its state; a question the module being read
+        answers is answered after it (asking about blackmail while reading about it, a
+        child's work while reading about child labour), so the person is helped both ways."""
+        answer = self._module_answer(ctx, sure=True)
+        if answer is not None:
+            alarm.messages.extend(answer.messages)
+            alarm.events.extend(answer.events)
+        return alarm
 
     def _offer_help(self, ctx: TurnContext, step: Step) -> Step:
         """Never answer a worrying message with only the menu: ask when the flow did not

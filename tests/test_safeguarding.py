@@ -381,18 +381,21 @@ async def test_a_doubt_on_anything_else_inside_a_module_is_only_asked_about(
 
 
 @pytest.mark.parametrize("label", ["emergency", "self_harm"])
-async def test_an_urgent_label_on_a_module_question_wins_alone(
+async def test_an_urgent_label_on_a_module_question_comes_first(
     database_url: str, embedded_nlu: EmbeddedNLU, label: str,
 ) -> None:
+    """The urgent answer is the first message, on its own, and its state wins; the question
+    the module answers is answered after it (tests/test_module_answer_beside_alarm.py)."""
     greeting, question, answer, _ = FOLLOW_UPS[1]
     app = await build(make_settings(database_url), nlu=embedded_nlu,
                       safety=FlagsOnly((question,), frozenset({label})))
     try:
         chat = await _reading(app, "urgent-followup", greeting)
         turn = await chat.say(question)
-        assert answer not in text_of(turn)
+        assert answer not in turn.outbound[0].text
         assert {"emergency": "EmergencyTriggered", "self_harm": "SelfHarmDisclosed"}[label] \
             in names(turn)
+        assert not (await chat.state() or "").startswith("awareness"), "the alarm's state wins"
     finally:
         await app.store.engine.dispose()
 

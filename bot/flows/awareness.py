@@ -32,6 +32,9 @@ ACTION_INTENTS = frozenset({
     "unsubscribe", "menu",
 })
 ACTION_CONFIDENCE = 0.5
+SURE_FOLLOW_UP = 0.4
+"""A module question matched at least this well wins over an erasure word in the same message
+("can I delete the messages and block him?"); the matcher's own threshold is lower."""
 SMALL_TALK = frozenset({"greet", "goodbye", "thanks", "affirm", "deny"})
 SMALL_TALK_WORDS = 4
 """A short message the NLU reads as small talk ("hello there", "ok thanks") is never matched
@@ -97,10 +100,13 @@ class AwarenessFlow:
         what is not one of its questions goes on to the general NLU. (The safety layer has
         already read the message: the engine runs it before any flow.)"""
         module = self._current(ctx)
+        found = (ctx.content.follow_up(module.id, ctx.lang, ctx.text)
+                 if module is not None and ctx.text and not _small_talk(ctx) else None)
         asks_action = (ctx.understanding.intent in ACTION_INTENTS
-                       and ctx.understanding.confidence >= ACTION_CONFIDENCE)
-        if module is not None and ctx.text and not asks_action and not _small_talk(ctx):
-            found = ctx.content.follow_up(module.id, ctx.lang, ctx.text)
+                       and ctx.understanding.confidence >= ACTION_CONFIDENCE
+                       and not (ctx.understanding.intent == "delete_my_data" and found
+                                and found.score >= SURE_FOLLOW_UP))
+        if module is not None and ctx.text and not asks_action:
             if found is not None:
                 return self._answer(ctx, module, found.question)
             intent = ctx.understanding.intent
