@@ -173,6 +173,15 @@ async def console(sanad_sqlite: Sanad) -> AsyncIterator[Console]:
     await running.server.close()
 
 
+@pytest.fixture
+async def inbox(sanad: Sanad) -> AsyncIterator[Console]:
+    """The console and API on the parametrized database (SQLite, then PostgreSQL)."""
+    running = await start_console(sanad)
+    yield running
+    await running.close()
+    await running.server.close()
+
+
 # --- The console on a real port, for a real browser (Debian chromium + Playwright) ---
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -4,7 +4,6 @@ closing only with an explicit outcome."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,21 +15,13 @@ from bot.store.models import Case, CaseMessage, OutboxMessage
 from bot.store.repository import utcnow
 from handoff.models import AuditEntry, CaseNote
 from handoff.queue import TRIGGERS, list_cases
-from tests.handoff.conftest import Console, make_case, start_console
+from tests.handoff.conftest import Console, make_case
 
 WHEN = utcnow().replace(microsecond=0) - timedelta(hours=2)
 LIST_KEYS = {"id", "alias", "status", "priority", "risk_level", "indicators", "language",
              "channel", "created_at", "claimed_at", "assignee", "contact_paused", "trigger",
              "labels", "waiting_since", "last_user_message_at", "unanswered", "window"}
 
-
-@pytest.fixture
-async def inbox(sanad: Sanad) -> AsyncIterator[Console]:
-    """The console and API on the parametrized database (SQLite, then PostgreSQL)."""
-    running = await start_console(sanad)
-    yield running
-    await running.close()
-    await running.server.close()
 
 
 class Api:

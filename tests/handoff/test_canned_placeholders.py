@@ -5,7 +5,6 @@ be filled is refused when a supervisor saves it and never reaches a person raw."
 from __future__ import annotations
 
 import html
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import update
@@ -14,16 +13,8 @@ from bot.app import Sanad
 from bot.store.models import Case
 from handoff.placeholders import PlaceholderError, fill
 from handoff.relay import thread
-from tests.handoff.conftest import Console, make_case, start_console
+from tests.handoff.conftest import Console, make_case
 from tests.handoff.test_canned_replies import offered, text_id
-
-
-@pytest.fixture
-async def inbox(sanad: Sanad) -> AsyncIterator[Console]:
-    running = await start_console(sanad)
-    yield running
-    await running.close()
-    await running.server.close()
 
 
 def test_filled_from_verified_services_in_the_language(sanad_sqlite: Sanad) -> None:

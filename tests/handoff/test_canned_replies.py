@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 
-import pytest
 from sqlalchemy import select, update
 
 from bot.app import Sanad
@@ -17,17 +15,10 @@ from bot.store.models import Case
 from handoff.models import AuditEntry, CannedReplyText
 from handoff.relay import thread
 from handoff.texts import REPLY_LANGUAGES, load_canned_replies
-from tests.handoff.conftest import Browser, Console, make_case, start_console
+from tests.handoff.conftest import Browser, Console, make_case
 
 OPTION_RE = re.compile(r'<option value="([a-z0-9_]+)" data-text="([^"]*)">([^<]*)</option>')
 
-
-@pytest.fixture
-async def inbox(sanad: Sanad) -> AsyncIterator[Console]:
-    running = await start_console(sanad)
-    yield running
-    await running.close()
-    await running.server.close()
 
 
 async def offered(browser: Browser, case_id: int) -> dict[str, tuple[str, str]]:

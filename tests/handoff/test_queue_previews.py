@@ -5,7 +5,6 @@ for cases the viewer may open, and every preview shown is an audited read of tha
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -16,19 +15,12 @@ from handoff.policy import Principal
 from handoff.previews import PREVIEW_CHARS, shorten
 from handoff.queue import case_summary
 from handoff.reads import Forbidden, previews_for
-from tests.handoff.conftest import Browser, Console, make_case, start_console, write_message
+from tests.handoff.conftest import Browser, Console, make_case, write_message
 
 ROW_RE = re.compile(r'<tr class="[^"]*">\s*<td><a class="alias" href="/console/cases/(\d+)"'
                     r'(.*?)</tr>', re.S)
 UNREAD_RE = re.compile(r'data-unread="(\d+)"')
 
-
-@pytest.fixture
-async def inbox(sanad: Sanad) -> AsyncIterator[Console]:
-    running = await start_console(sanad)
-    yield running
-    await running.close()
-    await running.server.close()
 
 
 async def queue_rows(browser: Browser, query: str = "") -> dict[int, str]:
