@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -192,9 +193,15 @@ def _dechunk(buffer: bytearray, start: int) -> tuple[bytes, int] | None:
 
 async def serve(port: int, token: str) -> None:
     state = FakeState(token)
+    await serve_protocol(lambda: HTTPProtocol(state), port, backlog=1024)
+
+
+async def serve_protocol(factory: Callable[[], asyncio.Protocol], port: int, *,
+                         backlog: int) -> None:
+    """Serve ``factory``'s protocol on ``port`` until SIGTERM or SIGINT, printing the port."""
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: HTTPProtocol(state), "127.0.0.1", port,
-                                      reuse_address=True, backlog=1024)
+    server = await loop.create_server(factory, "127.0.0.1", port, reuse_address=True,
+                                      backlog=backlog)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

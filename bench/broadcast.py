@@ -27,13 +27,14 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from bot.channels.campaigns import campaign_channels
 from bot.config import Settings
@@ -70,19 +71,25 @@ async def bench_database() -> str:
     return url
 
 
+async def add_subscribers(db: AsyncSession, store: Store, first_chat: int, count: int,
+                          now: datetime) -> None:
+    """``count`` Arabic Telegram users (chat ids from ``first_chat``), each subscribed to tips,
+    inserted 1,000 at a time (also used by bench/saturation.py)."""
+    for start in range(0, count, 1000):
+        chats = range(first_chat + start, first_chat + min(count, start + 1000))
+        rows = [{"key": store.pseudonyms.user_key("telegram", chat), "channel": "telegram",
+                 "language": "ar", "language_locked": False, "unreachable": False,
+                 "address_enc": store.cipher.encrypt_text(str(chat), context=b"users.address"),
+                 "created_at": now, "last_active_at": now} for chat in chats]
+        ids = list(await db.scalars(insert(User).returning(User.id), rows))
+        await db.execute(insert(Subscription), [
+            {"user_id": i, "topics": [], "created_at": now} for i in ids])
+
+
 async def prepare(store: Store, recipients: int) -> None:
     now = utcnow()
     async with store.session() as db:
-        for start in range(0, recipients, 1000):
-            chats = range(FIRST_CHAT + start, FIRST_CHAT + min(recipients, start + 1000))
-            rows = [{"key": store.pseudonyms.user_key("telegram", chat), "channel": "telegram",
-                     "language": "ar", "language_locked": False, "unreachable": False,
-                     "address_enc": store.cipher.encrypt_text(str(chat),
-                                                              context=b"users.address"),
-                     "created_at": now, "last_active_at": now} for chat in chats]
-            ids = list(await db.scalars(insert(User).returning(User.id), rows))
-            await db.execute(insert(Subscription), [
-                {"user_id": i, "topics": [], "created_at": now} for i in ids])
+        await add_subscribers(db, store, FIRST_CHAT, recipients, now)
         await campaigns.create(
             db, name="bench", segment="", vocabulary=default_vocabulary(), now=now,
             message_file=MessageFile((LanguageMessage("ar", "رسالة توعية " * 10),)))

@@ -51,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
-from bench._fake_telegram import FakeState, HTTPProtocol  # noqa: E402
+from bench._fake_telegram import FakeState, HTTPProtocol, serve_protocol  # noqa: E402
 
 PLATFORM_LIMIT = 30
 """Messages per second Telegram accepts from one bot."""
@@ -120,15 +120,7 @@ class LimitedProtocol(HTTPProtocol):
 
 async def serve_fake(port: int) -> None:
     state = LimitedState(TOKEN)
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: LimitedProtocol(state), "127.0.0.1", port,
-                                      reuse_address=True, backlog=4096)
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    print(f"listening {server.sockets[0].getsockname()[1]}", flush=True)
-    await stop.wait()
-    server.close()
+    await serve_protocol(lambda: LimitedProtocol(state), port, backlog=4096)
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -248,14 +240,12 @@ async def run_cli(env: dict[str, str], workdir: Path, *argv: str) -> None:
 
 async def prepare_campaign(env: dict[str, str], subscribers: int) -> None:
     """Subscribers (chat ids of their own) and a campaign started now, for the worker."""
-    from sqlalchemy import insert
-
+    from bench.broadcast import add_subscribers
     from bot.config import Settings
     from bot.outreach import campaigns
     from bot.outreach.message_file import LanguageMessage, MessageFile
     from bot.outreach.segments import default_vocabulary
     from bot.store.db import create_engine
-    from bot.store.models import Subscription, User
     from bot.store.repository import Store, utcnow
 
     settings = Settings.from_env(env)
@@ -263,17 +253,7 @@ async def prepare_campaign(env: dict[str, str], subscribers: int) -> None:
     store = Store.from_settings(settings, engine)
     now = utcnow()
     async with store.session() as db:
-        for start in range(0, subscribers, 1000):
-            chats = range(SUBSCRIBERS_FROM + start,
-                          SUBSCRIBERS_FROM + min(subscribers, start + 1000))
-            rows = [{"key": store.pseudonyms.user_key("telegram", chat), "channel": "telegram",
-                     "language": "ar", "language_locked": False, "unreachable": False,
-                     "address_enc": store.cipher.encrypt_text(str(chat),
-                                                              context=b"users.address"),
-                     "created_at": now, "last_active_at": now} for chat in chats]
-            ids = list(await db.scalars(insert(User).returning(User.id), rows))
-            await db.execute(insert(Subscription), [
-                {"user_id": i, "topics": [], "created_at": now} for i in ids])
+        await add_subscribers(db, store, SUBSCRIBERS_FROM, subscribers, now)
         await campaigns.create(
             db, name="saturation", segment="", vocabulary=default_vocabulary(), now=now,
             message_file=MessageFile((LanguageMessage("ar", "رسالة توعية"),)))
