@@ -9,6 +9,7 @@ never disagree on whether "Stop!", " STOP " and "stop." are the same word, and w
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable, Mapping
 
@@ -19,6 +20,14 @@ def fold(text: str) -> str:
     """The matching form of a word or a short phrase ("" when nothing word-like is left)."""
     kept = "".join(" " if unicodedata.category(c)[0] == "S" else c for c in normalize(text))
     return " ".join(kept.split())
+
+
+@functools.lru_cache(maxsize=2048)
+def fold_label(label: str) -> str:
+    """:func:`fold` of a text the bot wrote (a button title, a word list entry), cached:
+    typed answers are compared with every title on screen, every turn. Never use it for what
+    a person wrote: that must not stay in memory."""
+    return fold(label)
 
 
 def word_list(texts: Mapping[str, Mapping[str, str]], key: str) -> frozenset[str]:

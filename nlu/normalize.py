@@ -8,6 +8,7 @@ identical. `arabizi_key` folds Latin-script Arabic spelling variants ("3ayez", "
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -35,8 +36,13 @@ _SPACES = re.compile(r"\s+")
 _LATIN_TOKEN = re.compile(r"^[a-z0-9]*[a-z][a-z0-9]*$")
 
 
+@functools.lru_cache(maxsize=4096)
 def _char_class(ch: str) -> str:
-    """Map one character to what it becomes: itself, a space, or a spaced-out symbol."""
+    """Map one character to what it becomes: itself, a space, or a spaced-out symbol.
+
+    Cached per character (a character says nothing about the person; the bound keeps a
+    flood of rare code points from growing it): it ran once per character of every message,
+    several times a turn."""
     cat = unicodedata.category(ch)
     if cat[0] in "LN" or ch.isspace():
         return ch
@@ -58,7 +64,7 @@ def normalize(text: str) -> str:
     text = _ARABIC_MARKS.sub("", text)
     # Accent folding: decompose, drop combining marks (é->e, ç->c; Arabic madda/hamza too).
     text = unicodedata.normalize("NFD", text)
-    text = "".join(_char_class(ch) for ch in text)
+    text = "".join(map(_char_class, text))
     text = unicodedata.normalize("NFC", text).translate(_TRANSLATE)
     text = _ELONGATION.sub(r"\1", text)
     return _SPACES.sub(" ", text).strip()

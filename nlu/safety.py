@@ -30,6 +30,16 @@ class Rule:
     hyperbole: bool = False
     """Said in jest every day ("my mum will kill me", "je veux mourir 😂"): in a figurative
     context such a rule is dropped; any other rule is asked about instead."""
+    any_of: re.Pattern[str] | None = None
+    """All ``patterns`` as one alternation: one search tells whether any of them occurs at
+    all, so the pattern-by-pattern walk (for blockers) runs only on the few messages where one
+    does. None when the patterns cannot be joined (a numbered back-reference)."""
+
+    @staticmethod
+    def joined(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str] | None:
+        if any(re.search(r"\\[1-9]", p.pattern) for p in patterns):
+            return None
+        return re.compile("|".join(f"(?:{p.pattern})" for p in patterns))
 
 
 def _keyed(tokens: list[str]) -> str:
@@ -50,9 +60,10 @@ class SafetyNet:
         for raw in data.get("rules", ()):
             require_all = "all" in raw
             patterns = raw["all"] if require_all else raw["any"]
-            rules.append(Rule(str(raw["id"]), tuple(re.compile(p) for p in patterns),
-                              require_all, raw.get("over") == "keys",
-                              str(raw.get("label", "emergency")), bool(raw.get("hyperbole"))))
+            compiled = tuple(re.compile(p) for p in patterns)
+            rules.append(Rule(str(raw["id"]), compiled, require_all, raw.get("over") == "keys",
+                              str(raw.get("label", "emergency")), bool(raw.get("hyperbole")),
+                              None if require_all else Rule.joined(compiled)))
         blockers = tuple(re.compile(p) for p in data.get("blockers", ()))
         figurative = tuple(re.compile(p) for p in data.get("figurative", ()))
         return cls(tuple(rules), blockers, figurative)
@@ -72,6 +83,8 @@ class SafetyNet:
             first = rule.patterns[0].search(text)
             return (first is not None and not self._blocked(tokens, text, first.start())
                     and all(p.search(text) for p in rule.patterns[1:]))
+        if rule.any_of is not None and rule.any_of.search(text) is None:
+            return False
         for pattern in rule.patterns:
             for m in pattern.finditer(text):
                 if not self._blocked(tokens, text, m.start()):
