@@ -8,9 +8,11 @@ outreach) reads :data:`LANGUAGES`. A language may ship progressively: declared w
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
+
+T = TypeVar("T")
 
 REFERENCE = "en"
 """The language every interface text is written in first (the key list of ``ui.yml``)."""
@@ -72,6 +74,22 @@ class Languages:
     @property
     def rtl(self) -> frozenset[str]:
         return frozenset(lang.code for lang in self if lang.direction == "rtl")
+
+    def with_fallbacks(self, texts: Mapping[str, T]) -> dict[str, T]:
+        """``texts`` (by language) with every declared language a value: a language without
+        one (a progressive translation) takes its fallback's, along :meth:`chain`."""
+        filled = dict(texts)
+        for code in self._by_code:
+            if code not in filled:
+                found = next((texts[c] for c in self.chain(code) if c in texts), None)
+                if found is not None:
+                    filled[code] = found
+        return filled
+
+    @property
+    def complete(self) -> tuple[str, ...]:
+        """Codes of the languages every text must exist in (the rest fall back)."""
+        return tuple(lang.code for lang in self if lang.complete)
 
 
 LANGUAGES = Languages((

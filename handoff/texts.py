@@ -12,10 +12,15 @@ from typing import Any
 
 import yaml
 
+from bot.languages import LANGUAGES
+
 HERE = Path(__file__).resolve().parent
-CONSOLE_LANGUAGES = ("ar", "en", "fr")
-REPLY_LANGUAGES = ("ar", "en", "fr")
-RTL_LANGUAGES = frozenset({"ar"})
+CONSOLE_LANGUAGES = LANGUAGES.codes
+"""Languages the console is offered in (the first is the default), from ``bot.languages``."""
+REPLY_LANGUAGES = LANGUAGES.codes
+REQUIRED_LANGUAGES = LANGUAGES.complete
+"""A canned reply or console key must exist in these; a progressive language falls back."""
+RTL_LANGUAGES = LANGUAGES.rtl
 
 
 def _read(path: Path) -> Any:
@@ -55,20 +60,21 @@ class ConsoleText:
         """Keys present in one language and missing in another."""
         every = set().union(*(set(t) for t in self.texts.values()))
         return sorted(f"{lang}: missing {key}" for lang, table in self.texts.items()
-                      for key in every - set(table))
+                      if lang in REQUIRED_LANGUAGES for key in every - set(table))
 
     def t(self, lang: str, key: str, **values: Any) -> str:
-        """The text in ``lang`` (English, then the key itself, if missing)."""
-        table = self.texts.get(lang) or self.texts["en"]
-        text = table.get(key) or self.texts["en"].get(key) or key
+        """The text in ``lang``, else in its fallbacks (``bot.languages``), else the key."""
+        text = next((self.texts[code][key] for code in LANGUAGES.chain(lang)
+                     if self.texts.get(code, {}).get(key)), key)
         return text.format(**values) if values else text
 
     def label(self, lang: str, group: str, code: str | None) -> str:
         """A fixed code's display name (``priority``/``urgent``); unknown codes show as-is."""
         if not code:
             return self.t(lang, "case.none")
-        table = self.texts.get(lang) or self.texts["en"]
-        return table.get(f"{group}.{code}") or code
+        return next((self.texts[lang_code][f"{group}.{code}"]
+                     for lang_code in LANGUAGES.chain(lang)
+                     if self.texts.get(lang_code, {}).get(f"{group}.{code}")), code)
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ class CannedReply:
     text: Mapping[str, str]
 
     def text_for(self, lang: str) -> str:
-        return self.text.get(lang) or self.text["en"]
+        return next(self.text[code] for code in (*LANGUAGES.chain(lang), "en")
+                    if self.text.get(code))
 
 
 def load_canned_replies(path: Path | None = None) -> tuple[CannedReply, ...]:
@@ -89,8 +96,8 @@ def load_canned_replies(path: Path | None = None) -> tuple[CannedReply, ...]:
     for index, item in enumerate(data.get("replies") or []):
         reply_id = str(item.get("id") or "")
         title, text = item.get("title") or {}, item.get("text") or {}
-        missing = [f"title.{lang}" for lang in CONSOLE_LANGUAGES if not title.get(lang)]
-        missing += [f"text.{lang}" for lang in REPLY_LANGUAGES if not text.get(lang)]
+        missing = [f"title.{lang}" for lang in REQUIRED_LANGUAGES if not title.get(lang)]
+        missing += [f"text.{lang}" for lang in REQUIRED_LANGUAGES if not text.get(lang)]
         if not reply_id or missing:
             raise ValueError(f"canned reply #{index} ({reply_id or 'no id'}): "
                              f"missing {', '.join(missing) or 'id'}")

@@ -12,6 +12,7 @@ from telegram import BotCommand
 from bot.config import SUPPORTED_LANGUAGES
 from bot.content import ContentError, Problem
 from bot.i18n import content_root
+from bot.languages import LANGUAGES
 
 COMMANDS = ("start", "help", "menu", "language", "exit", "delete")
 """Offered in this order; the engine understands each of them."""
@@ -25,6 +26,8 @@ def load_commands(root: Path | None = None) -> dict[str, list[BotCommand]]:
     problems: list[Problem] = []
     for lang in SUPPORTED_LANGUAGES:
         shown = f"content/{lang}/telegram.yml"
+        if lang not in LANGUAGES.complete and not (root / lang / "telegram.yml").exists():
+            continue  # a progressive language: Telegram shows the default menu meanwhile
         try:
             with (root / lang / "telegram.yml").open(encoding="utf-8") as handle:
                 data = yaml.safe_load(handle) or {}

@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml
 
-from bot.config import SUPPORTED_LANGUAGES
 from bot.content.models import ContentError, Problem
 from bot.i18n import content_root
+from bot.languages import LANGUAGES
 
 FILE = "whatsapp_templates.yml"
 LIST_BUTTON_MAX = 20
@@ -140,7 +140,7 @@ def _check(data: Mapping[str, Any]) -> list[Problem]:
         else:
             _check_languages(templates, campaign, bad)
     labels = data.get("labels")
-    for lang in SUPPORTED_LANGUAGES:
+    for lang in LANGUAGES.complete:  # a progressive language uses the default's
         entry = labels.get(lang) if isinstance(labels, Mapping) else None
         if not isinstance(entry, Mapping):
             bad(f"labels.{lang}", "missing")
@@ -157,7 +157,7 @@ def _check(data: Mapping[str, Any]) -> list[Problem]:
 def _check_languages(templates: Mapping[str, Any], chosen: str,
                      bad: Callable[[str, str], None]) -> None:
     languages = (templates[chosen] or {}).get("languages")
-    for lang in SUPPORTED_LANGUAGES:
+    for lang in LANGUAGES.complete:  # a progressive language uses the default's
         entry = languages.get(lang) if isinstance(languages, Mapping) else None
         where = f"templates.{chosen}.languages.{lang}"
         if not isinstance(entry, Mapping):

@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
+from bot.languages import LANGUAGES as DECLARED_LANGUAGES
 from nlu import yamlio
 
-from .limits import LANGUAGES, URL_RE
+from .limits import LANGUAGES, REQUIRED_LANGUAGES, URL_RE
 from .models import ProblemLog
 
 
@@ -207,11 +208,12 @@ class Fields:
 
     def translations(self, key: str, *, max_len: int | None = None,
                      required: bool = True) -> Mapping[str, str] | None:
-        """``{ar: ..., en: ..., fr: ...}`` with every language present and non-empty."""
+        """``{ar: ..., en: ..., fr: ...}``: non-empty in every complete language; a
+        progressive language without a text gets its fallback's (``bot.languages``)."""
         value = self.data.get(key)
         if value is None:
             if required:
-                self.problem(key, f"is required (text in {', '.join(LANGUAGES)})")
+                self.problem(key, f"is required (text in {', '.join(REQUIRED_LANGUAGES)})")
             return None
         sub = self.child(key)
         if not sub.ok:
@@ -219,9 +221,11 @@ class Fields:
         sub.only(LANGUAGES)
         texts: dict[str, str] = {}
         for lang in LANGUAGES:
+            if lang not in REQUIRED_LANGUAGES and sub.data.get(lang) is None:
+                continue
             text = sub.string(lang, max_len=max_len)
             if text is not None:
                 texts[lang] = text
-        if len(texts) != len(LANGUAGES):
+        if any(lang not in texts for lang in REQUIRED_LANGUAGES):
             return None
-        return frozen(texts)
+        return frozen(DECLARED_LANGUAGES.with_fallbacks(texts))

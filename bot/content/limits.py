@@ -14,6 +14,9 @@ from bot.languages import LANGUAGES as DECLARED
 
 LANGUAGES: Final[tuple[str, ...]] = DECLARED.codes
 """Declared in bot/languages.py."""
+REQUIRED_LANGUAGES: Final[tuple[str, ...]] = DECLARED.complete
+"""Every text must exist in these; a progressive language (``complete=False``) may lack any
+text or module, which then comes from its declared fallback."""
 
 # --- platform limits -------------------------------------------------------------------
 TELEGRAM_MESSAGE_MAX: Final = 4096  # characters (UTF-16 code units) per message

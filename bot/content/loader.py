@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+from bot.languages import LANGUAGES as DECLARED_LANGUAGES
+
 from .followups import FollowUpIndex, FollowUpMatch
 from .gate import Served, serve
-from .limits import LANGUAGES, LEARNING_INTENTS, SERVICE_CATEGORIES
+from .limits import LANGUAGES, LEARNING_INTENTS, REQUIRED_LANGUAGES, SERVICE_CATEGORIES
 from .models import ContentError, Module, Problem, ProblemLog, ScreeningSpec, Service
 from .modules import load_module, module_files
 from .partners import check_partners
@@ -72,10 +74,29 @@ def parse_content(root: Path | None = None) -> tuple[_Parsed, list[Problem]]:
     screening = load_screening(root, log, frozenset(s.id for s in services),
                                frozenset(s.id for s in services if s.verified))
     _cross_check_modules(root, modules, log)
+    modules = _with_fallback_modules(modules)
     subscribe = load_subscribe(
         root, log, frozenset(m.id for lang in LANGUAGES for m in modules[lang]),
         frozenset(o.id for o in screening.age_options) if screening else frozenset())
     return _Parsed(MappingProxyType(modules), services, screening, subscribe), log.problems
+
+
+def _with_fallback_modules(modules: Mapping[str, tuple[Module, ...]]
+                           ) -> dict[str, tuple[Module, ...]]:
+    """A progressive language (``complete=False``) shows each module it has not translated
+    yet in its fallback language, so it can ship module by module."""
+    by_lang = {lang: {m.id: m for m in modules.get(lang, ())} for lang in LANGUAGES}
+    filled: dict[str, tuple[Module, ...]] = {}
+    for lang in LANGUAGES:
+        if lang in REQUIRED_LANGUAGES:
+            filled[lang] = tuple(modules.get(lang, ()))
+            continue
+        chosen = dict(by_lang[lang])
+        for code in DECLARED_LANGUAGES.chain(lang):
+            for module_id, module in by_lang.get(code, {}).items():
+                chosen.setdefault(module_id, module)
+        filled[lang] = tuple(sorted(chosen.values(), key=lambda m: (m.order, m.id)))
+    return filled
 
 
 def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
@@ -91,7 +112,7 @@ def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
         log.add(f"{root.name}/{LANGUAGES[0]}/modules", "file", "no awareness modules found")
     for module_id in all_ids:
         present = [lang for lang in LANGUAGES if module_id in by_lang[lang]]
-        for lang in LANGUAGES:
+        for lang in REQUIRED_LANGUAGES:
             if lang not in present:
                 log.add(shown(lang, module_id), "file",
                         f"missing translation of module {module_id!r} "
@@ -121,6 +142,9 @@ def _cross_check_modules(root: Path, modules: Mapping[str, tuple[Module, ...]],
                         f"question ids {ids} differ from {reference_ids} in {present[0]} "
                         "(every language answers the same questions)")
 
+    # A progressive language is checked as it is served: with its fallback's modules.
+    modules = _with_fallback_modules(modules)
+    by_lang = {lang: {m.id: m for m in modules[lang]} for lang in LANGUAGES}
     for lang in LANGUAGES:
         orders: dict[int, str] = {}
         for module in modules[lang]:

@@ -13,8 +13,7 @@ import yaml
 from bot.content import ContentLibrary
 from bot.content.limits import SERVICE_AREAS
 from bot.content.loader import default_content_root
-
-LANGUAGES = ("ar", "en", "fr")
+from bot.languages import LANGUAGES
 
 
 class DirectoryError(ValueError):
@@ -69,7 +68,7 @@ def _partner(entry: Any, content: ContentLibrary) -> Partner:
         raise DirectoryError("every partner needs an id")
     pid = entry["id"]
     name = entry.get("name") or {}
-    if not all(isinstance(name.get(lang), str) and name[lang] for lang in LANGUAGES):
+    if not all(isinstance(name.get(lang), str) and name[lang] for lang in LANGUAGES.complete):
         raise DirectoryError(f"{pid}: name needs ar, en and fr")
     services = tuple(entry.get("services") or ())
     for service_id in services:

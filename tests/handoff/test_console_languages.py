@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.app import Sanad
-from handoff.texts import CONSOLE_LANGUAGES, RTL_LANGUAGES, ConsoleText
+from handoff.texts import CONSOLE_LANGUAGES, RTL_LANGUAGES, CannedReply, ConsoleText
 from tests.handoff.conftest import PASSWORD, Console, start_console
 
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -74,3 +74,18 @@ async def test_lang_fr_and_the_picker(console: Console) -> None:
     assert '<html lang="fr" dir="ltr">' in french and "Mon compte" in french
     unknown = await (await anonymous.get("/console/account?lang=de")).text()
     assert '<html lang="fr"' in unknown, "an unknown language changes nothing"
+
+
+def test_console_text_and_canned_replies_fall_back_along_the_declared_chain() -> None:
+    """A language without a text (a progressive one such as Tigrinya, or an unknown code)
+    shows its fallback's text, never a missing key; complete languages must have every key."""
+    texts = ConsoleText({"ar": {"a": "أ"}, "en": {"a": "A", "b": "B"}, "fr": {"a": "A-fr"}})
+    assert texts.t("ar", "b") == "B"
+    assert texts.t("ti", "a") == "A"
+    assert texts.t("fr", "a") == "A-fr"
+    assert texts.t("fr", "zz") == "zz"
+    assert texts.problems() == ["ar: missing b", "fr: missing b"]
+    reply = CannedReply("x", {"en": "t"}, {"en": "hello", "ar": "أهلا"})
+    assert reply.text_for("ar") == "أهلا"
+    assert reply.text_for("fr") == "hello"
+    assert reply.text_for("ti") == "hello"
