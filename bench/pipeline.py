@@ -113,8 +113,8 @@ SCRIPTS: dict[str, tuple[str, int, list[Step]]] = {
         ("tap", "aw:open:check_job_offer"),
         ("tap", "aw:next:check_job_offer:1"),
         ("tap", "aw:next:check_job_offer:2"),
-        ("text", "ازاي اعرف ان عرض الشغل ده نصب؟"),
-        ("tap", "aw:next:check_job_offer:1"),
+        ("text", "ازاي اعرف ان عرض الشغل ده نصب؟"),  # a follow-up question: answered
+        ("tap", "aw:next:check_job_offer:2"),  # "continue reading": back where they were
         ("tap", "aw:topics"),
         ("tap", "menu"),
         ("text", "شكرا يا سند"),
