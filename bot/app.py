@@ -7,21 +7,41 @@ ready :class:`Sanad` and close it when done.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.config import Settings
 from bot.content import ContentError, ContentLibrary
 from bot.content.review_store import start_gated
+from bot.core.ports import Outbox
 from bot.engine import Engine
 from bot.flood import FloodGuard
 from bot.i18n import UiCatalog
+from bot.messages import Outbound
+from bot.outbox import record_turn_replies
 from bot.store.db import create_engine, upgrade
-from bot.store.repository import Store
+from bot.store.repository import Store, TurnTransaction
+from handoff.availability import AvailabilityProbe
+from handoff.turn_ports import TurnCases, TurnReferrals
 from nlu import NLUBackend, build_backend
 from nlu.classifier import default_cache_dir
 from nlu.safeguard import EmbeddedSafety, SafetyDetector
 
 log = logging.getLogger(__name__)
+
+
+class TurnOutbox:
+    """The engine's ``Outbox`` port over :func:`bot.outbox.record_turn_replies`: the turn's
+    replies, sealed under the user's data key, on the turn's own connection."""
+
+    async def record_turn_replies(self, tx: TurnTransaction, *, channel: str,
+                                  messages: Sequence[Outbound], idempotency_key: str) -> int:
+        return await record_turn_replies(tx.connection, tx.user_cipher, user_id=tx.user.id,
+                                         channel=channel, messages=messages,
+                                         idempotency_key=idempotency_key)
+
+
+_OUTBOX: Outbox[TurnTransaction] = TurnOutbox()  # checked by mypy: it satisfies the port
 
 
 @dataclass
@@ -33,7 +53,7 @@ class Sanad:
     nlu: NLUBackend
     content: ContentLibrary
     ui: UiCatalog
-    engine: Engine
+    engine: Engine[TurnTransaction]
 
     async def aclose(self) -> None:
         await self.nlu.aclose()
@@ -65,9 +85,8 @@ async def build(settings: Settings, *, migrate: bool = True,
         )
     if safety is None:
         safety = EmbeddedSafety.load(settings.cache_dir or default_cache_dir())
-    from handoff.availability import AvailabilityProbe
-
-    core = Engine(settings=settings, store=store, nlu=nlu, content=content, ui=ui,
+    core = Engine(settings=settings, store=store, cases=TurnCases(), referrals=TurnReferrals(),
+                  outbox=TurnOutbox(), nlu=nlu, content=content, ui=ui,
                   staff=AvailabilityProbe(store),
                   flood=FloodGuard(rate=settings.flood_rate, burst=settings.flood_burst),
                   safety=safety)

@@ -15,7 +15,8 @@ from typing import Any
 
 from bot.config import SUPPORTED_LANGUAGES, ConfigError, Settings
 from bot.content import ContentError, Problem
-from bot.store.db import DatabaseUnavailable
+from bot.logs import configure_from_env
+from bot.store.db import DatabaseUnavailable, open_database, transaction
 
 log = logging.getLogger("sanad")
 
@@ -48,8 +49,6 @@ SHUTDOWN_TIMEOUT_S = 20.0
 
 def configure_logging(level: int) -> None:
     """Logs on stderr, text or JSON (``SANAD_LOG_FORMAT``): :mod:`bot.logs`."""
-    from bot.logs import configure_from_env
-
     configure_from_env(level)
 
 
@@ -135,8 +134,6 @@ async def cmd_content_check(args: argparse.Namespace, settings: Settings) -> int
 
 
 async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.store.db import open_database
-
     async with open_database(settings.database_url):
         pass  # migrated under a lock: concurrent runs wait, then find nothing to do
     print("database is up to date")
@@ -145,7 +142,6 @@ async def cmd_db_upgrade(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_cases_list(args: argparse.Namespace, settings: Settings) -> int:
     from bot.store.crypto import FieldCipher
-    from bot.store.db import transaction
     from handoff.queue import list_cases
 
     cipher = FieldCipher(settings.secret_key, settings.old_secret_keys)  # opens indicators
@@ -234,7 +230,6 @@ async def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_keys_status(args: argparse.Namespace, settings: Settings) -> int:
     """Which keys seal what (docs/keys.md): master key ids per sealed column with their row
     counts, rows under users' data keys, and how many users have a data key."""
-    from bot.store.db import open_database
     from bot.store.keys import status
     from bot.store.repository import Store
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Generic
 
+from bot.core.ports import CaseQueue, Referrals, Tx
 from bot.messages import (
     Attributed,
     ContactResumed,
@@ -28,9 +29,6 @@ from bot.messages import (
     Subscribed,
     Unsubscribed,
 )
-from bot.store.repository import TurnTransaction
-from handoff import queue
-from handoff.referrals import service as referrals
 
 # Fields that never go into the analytics events table: free text, screening answers, and
 # what would profile a person (the indicators they said yes to, their age band, where they
@@ -49,8 +47,17 @@ class Effects:
     """Platform ids of the chat's messages, when the user was erased: the channel deletes them."""
 
 
-async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> Effects:
+@dataclass(frozen=True)
+class BackOffice(Generic[Tx]):
+    """The back office's ports (implemented in ``handoff.turn_ports``)."""
+
+    cases: CaseQueue[Tx]
+    referrals: Referrals[Tx]
+
+
+async def apply_effects(tx: Tx, events: Sequence[Event], office: BackOffice[Tx]) -> Effects:
     """Persist ``events`` and their effects."""
+    queue, referrals = office.cases, office.referrals
     tx.record_events((event.name, _public_data(event)) for event in events)
     effects = Effects()
     for event in events:
@@ -88,15 +95,14 @@ async def apply_effects(tx: TurnTransaction, events: Sequence[Event]) -> Effects
             case HandoffEnded():
                 await queue.end_by_user(tx)
             case ReferralConsentAnswered(referral_id=referral_id, answer=answer, token=token):
-                await referrals.answer_in_chat(tx.db, tx.cipher, user_id=tx.user.id,
-                                               referral_id=referral_id, token=token,
+                await referrals.answer_in_chat(tx, referral_id=referral_id, token=token,
                                                answer=answer)
             case QuickExit():
                 tx.pause_contact()
             case ContactResumed():
                 await tx.resume_contact()
             case DataErased():
-                await referrals.forget_user(tx.db, tx.cipher, tx.user.id)
+                await referrals.forget_user(tx)
                 await queue.forget_user(tx)
                 effects = Effects(erased=True, erased_message_ids=await tx.erase_user())
     return effects

@@ -11,27 +11,37 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import Generic
 
 from bot.attribution import campaign_code, split_tag
 from bot.config import SUPPORTED_LANGUAGES, Settings
 from bot.content import ContentLibrary
-from bot.effects import apply_effects
+from bot.core.clock import utcnow
+from bot.core.ports import (
+    CaseQueue,
+    Outbox,
+    Referrals,
+    SafetyDetector,
+    StaffAvailability,
+    TurnStore,
+    Tx,
+    Understanding,
+)
+from bot.core.state import Conversation, Profile, Reading
+from bot.effects import BackOffice, apply_effects
 from bot.flood import FloodGuard, Verdict
 from bot.flows import default_flows
-from bot.flows.awareness import SURE_FOLLOW_UP
-from bot.flows.base import FlowRegistry, StaffAvailability, Step, TurnContext, Understanding
+from bot.flows.awareness import BESIDE_ANSWER, SURE_FOLLOW_UP, offers_coercion_help
+from bot.flows.base import FlowRegistry, Step, TurnContext
 from bot.flows.safety import lines as safety_lines
 from bot.i18n import UiCatalog
 from bot.messages import Attributed, Inbound, Outbound, Turn
-from bot.outbox import record_turn_replies
-from bot.store.repository import Conversation, Profile, Store, utcnow
-from bot.words import fold, folded
-from nlu import NLUBackend, ParseResult
+from bot.words import fold, fold_label, folded
+from nlu import ParseResult
 from nlu.lexicon import skip as is_skip
 from nlu.lexicon import yes_no
-from nlu.safeguard import CLEAR, SafetyDetector
+from nlu.safeguard import CLEAR
 
 log = logging.getLogger(__name__)
 
@@ -59,22 +69,31 @@ class Command:
     argument: str = ""
 
 
-class Engine:
+class Engine(Generic[Tx]):
+    """Depends on ports only (``bot.core.ports``); ``bot.app`` gives it the concrete store,
+    back office, outbox, NLU and safety layer. ``Tx`` is the store's turn transaction, which the
+    engine hands to the back office and the outbox without looking into it."""
+
     def __init__(
         self,
         *,
         settings: Settings,
-        store: Store,
-        nlu: NLUBackend,
+        store: TurnStore[Tx],
+        cases: CaseQueue[Tx],
+        referrals: Referrals[Tx],
+        outbox: Outbox[Tx],
+        nlu: Understanding,
         content: ContentLibrary,
         ui: UiCatalog,
         flows: FlowRegistry | None = None,
-        staff: Callable[[], Awaitable[StaffAvailability]] | None = None,
+        staff: StaffAvailability | None = None,
         flood: FloodGuard | None = None,
         safety: SafetyDetector | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.back_office = BackOffice(cases=cases, referrals=referrals)
+        self.outbox = outbox
         self.nlu = nlu
         self.content = content
         self.ui = ui
@@ -133,16 +152,15 @@ class Engine:
                 step.events.append(Attributed(code))
             if step.language:
                 tx.set_language(step.language, locked=True)
-            effects = await apply_effects(tx, step.events)
+            effects = await apply_effects(tx, step.events, self.back_office)
             outbox_ids: tuple[int, ...] = ()
             if not effects.erased:
                 last = step.messages[-1].buttons if step.messages else ()
                 offered = [(b.id, b.title) for b in last]
                 tx.save(Conversation(step.flow, step.state, step.data, offered))
                 if step.messages:
-                    outbox_ids = (await record_turn_replies(
-                        tx.connection, tx.user_cipher, user_id=profile.user_id,
-                        channel=inbound.user.channel,
+                    outbox_ids = (await self.outbox.record_turn_replies(
+                        tx, channel=inbound.user.channel,
                         messages=step.messages, idempotency_key=_reply_key(inbound),
                     ),)
         if effects.erased:
@@ -162,10 +180,10 @@ class Engine:
         return text[: self.settings.max_message_chars]
 
     @staticmethod
-    def _understand(parse: ParseResult | None, text: str) -> Understanding:
+    def _understand(parse: ParseResult | None, text: str) -> Reading:
         if parse is None:
-            return Understanding()
-        return Understanding(
+            return Reading()
+        return Reading(
             intent=parse.intent.name, confidence=parse.intent.confidence,
             yes_no=yes_no(text), skip=is_skip(text),
         )
@@ -198,7 +216,7 @@ class Engine:
         if typed.isdigit() and 1 <= int(typed) <= len(conversation.offered):
             return conversation.offered[int(typed) - 1][0]
         for button_id, title in conversation.offered:
-            if typed and typed == fold(title):
+            if typed and typed == fold_label(title):
                 return button_id
         return None
 
@@ -252,15 +270,17 @@ class Engine:
         if protection is not None:
             return protection
         interrupt = self.routing.interrupt(intent, current) if confident else None
-        if interrupt is not None and intent == "delete_my_data":
+        if interrupt is not None and intent in BESIDE_ANSWER:
             # "can I delete the messages and block him?" while reading about blackmail asks
-            # the module, not for Sanad's erasure: the answer, with the erasure one tap away
+            # the module, not for Sanad's erasure: the answer, with the request one tap away
             # in case that is what was meant.
             answer = self._module_answer(ctx, sure=True)
             if answer is not None and answer.messages:
-                last = answer.messages[-1]
-                answer.messages[-1] = replace(last, buttons=(
-                    *last.buttons, ctx.button("pv:delete", "privacy.delete_button")))
+                button = BESIDE_ANSWER[intent]
+                if button is not None:
+                    last = answer.messages[-1]
+                    answer.messages[-1] = replace(last, buttons=(
+                        *last.buttons, ctx.button(*button)))
                 return answer
         if interrupt is not None:
             return self._offer_help(ctx, ctx.start(interrupt.flow, **interrupt.entry))
@@ -381,6 +401,8 @@ class Engine:
         if safety.indicators:
             if not step.understood:
                 return ctx.start("safety", entry="coercion")
+            if not offers_coercion_help(step, safety.indicators):
+                return step
             return self._append_offer(ctx, step, "coercion")
         if not step.understood:
             return ctx.start("safety", entry="check")
@@ -427,24 +449,25 @@ class Engine:
 
     def _command(self, ctx: TurnContext) -> Command | None:
         text = ctx.text
-        if ctx.button_id == "exit" or self._is_exit(text):
+        typed = fold(text)
+        if ctx.button_id == "exit" or self._is_exit(typed):
             return Command("exit")
-        if fold(text) in self._sos_words:
+        if typed in self._sos_words:
             return Command("sos")
         if not text.startswith("/"):
-            if fold(text) in self._unsubscribe_words:
+            if typed in self._unsubscribe_words:
                 return Command("unsubscribe")
-            if fold(text) in self._stop_words and ctx.profile.subscribed:
+            if typed in self._stop_words and ctx.profile.subscribed:
                 return Command("stop_word")
             return None
         head, _, argument = text[1:].partition(" ")
         name = fold(head.split("@", 1)[0]).replace(" ", "_")  # "/Help_Now." is /help_now
         return Command(self.routing.command_name(name), argument.strip())
 
-    def _is_exit(self, text: str) -> bool:
+    def _is_exit(self, typed: str) -> bool:
         """An exit word alone, or with only fillers around it ("exit please", "خروج بسرعة",
-        "je veux sortir"): never a longer sentence that merely contains one."""
-        typed = fold(text)
+        "je veux sortir"): never a longer sentence that merely contains one. ``typed`` is
+        the message folded (:func:`bot.words.fold`)."""
         if typed in self._exit_words:
             return True
         tokens = typed.split()

@@ -22,11 +22,14 @@ from functools import cache
 from typing import Any
 
 import prometheus_client
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, multiprocess
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Histogram as PromHistogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from bot.store.models import Case, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +96,6 @@ class Metrics:
         registry and the default one (other packages' metrics); plus ``extra`` collectors."""
         registries: list[CollectorRegistry] = []
         if multiprocess_dir():
-            from prometheus_client import multiprocess
-
             merged = CollectorRegistry()
             multiprocess.MultiProcessCollector(merged)
             registries.append(merged)
@@ -114,8 +115,6 @@ class Metrics:
         """In multiprocess mode, drop this process's live gauges (counters stay counted)."""
         directory = multiprocess_dir()
         if directory and os.path.isdir(directory):
-            from prometheus_client import multiprocess
-
             multiprocess.mark_process_dead(os.getpid(), directory)
 
 
@@ -133,10 +132,6 @@ async def database_gauges(engine: Any, now: datetime | None = None) -> Snapshot:
     """Open cases by status and priority, the age of the oldest unclaimed case, cases past
     their SLA (escalated, still unclaimed) and the outbox backlog by channel and status.
     Counts and ages only: no ids, no aliases."""
-    from sqlalchemy import func, select
-
-    from bot.store.models import Case, OutboxMessage
-
     now = now or datetime.now(UTC)
     cases = GaugeMetricFamily("sanad_cases_open", "Open handoff cases by status and priority",
                               labels=["status", "priority"])

@@ -18,16 +18,16 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from bot.channels.campaigns import campaign_channels
 from bot.config import Settings
 from bot.logs import request_scope
+from bot.outreach.scheduler import CampaignScheduler
 from bot.sendbudget.config import channel_budgets
 from bot.store.db import DatabaseUnavailable, open_database
 from bot.store.repository import Store
-
-if TYPE_CHECKING:
-    from bot.outreach.scheduler import CampaignScheduler
+from handoff import jobs as handoff_jobs
+from handoff.referrals import webhooks as referral_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,6 @@ class Worker:
         self.campaign_interval = campaign_interval
 
     def jobs(self, store: Store) -> list[Job]:
-        from handoff import jobs as handoff_jobs
-        from handoff.referrals import webhooks as referral_webhooks
-
         settings = self.settings
         return [
             Job("retention", 3600, lambda: store.purge_expired(settings.retention_days)),
@@ -64,9 +61,6 @@ class Worker:
         ]
 
     async def run(self, *, once: bool = False) -> int:
-        from bot.channels.campaigns import campaign_channels
-        from bot.outreach.scheduler import CampaignScheduler
-
         settings = self.settings
         async with open_database(settings.database_url) as engine:
             store = Store.from_settings(settings, engine)

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from bot.flows.base import StaffAvailability
+from bot.core.state import Staffing
 from bot.store.models import Case
 from bot.store.repository import Store, utcnow
 from handoff.models import Caseworker, ConsoleSession
@@ -26,9 +26,9 @@ class AvailabilityProbe:
         self.store = store
         self.active_within = active_within
         self.ttl_s = ttl_s
-        self._cached: tuple[float, StaffAvailability] | None = None
+        self._cached: tuple[float, Staffing] | None = None
 
-    async def __call__(self) -> StaffAvailability:
+    async def __call__(self) -> Staffing:
         now = time.monotonic()
         if self._cached is not None and now - self._cached[0] < self.ttl_s:
             return self._cached[1]
@@ -36,7 +36,7 @@ class AvailabilityProbe:
         self._cached = (now, value)
         return value
 
-    async def _query(self) -> StaffAvailability:
+    async def _query(self) -> Staffing:
         since = utcnow() - self.active_within
         async with self.store.session() as db:
             on_duty = await db.scalar(
@@ -47,4 +47,4 @@ class AvailabilityProbe:
             waiting = await db.scalar(
                 select(func.count()).select_from(Case)
                 .where(Case.status.in_([s for s in OPEN_STATUSES if s != "claimed"])))
-        return StaffAvailability(on_duty=int(on_duty or 0), waiting=int(waiting or 0))
+        return Staffing(on_duty=int(on_duty or 0), waiting=int(waiting or 0))

@@ -27,6 +27,7 @@ from bot.store import user_keys
 from bot.store.crypto import DecryptionError, FieldCipher
 from bot.store.models import Case, CaseMessage, User, UserKey
 from bot.store.repository import TurnTransaction, as_utc, utcnow
+from handoff.models import CaseNote
 from handoff.policy import UNCLAIMED
 
 log = logging.getLogger(__name__)
@@ -275,8 +276,6 @@ async def end_by_user(tx: TurnTransaction) -> None:
 async def forget_user(tx: TurnTransaction) -> None:
     """'Delete my data' for the back office: threads and notes go, open cases close, and the
     cases keep only their outcome and priority for statistics, unlinked from the user."""
-    from handoff.models import CaseNote
-
     user_id = tx.user.id
     case_ids = select(Case.id).where(Case.user_id == user_id)
     await tx.db.execute(delete(CaseMessage).where(CaseMessage.case_id.in_(case_ids)))

@@ -4,10 +4,14 @@ him?" asks the module, not for Sanad's erasure). Found by the new-module transcr
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.app import Sanad, build
+from bot.flows.awareness import SURE_FOLLOW_UP
 from nlu import EmbeddedNLU
+from nlu.results import IntentScore, ParseResult
 from nlu.safeguard import SafetyAssessment
 from tests.conftest import make_settings
 from tests.test_safeguarding import Chat, buttons, names, text_of
@@ -79,5 +83,58 @@ async def test_deleting_a_chat_with_a_blackmailer_is_a_question_not_an_erasure(
         assert "pv:delete" in buttons(turn), "the erasure stays one tap away"
         erase = await chat.tap("pv:delete")
         assert "pv:delete:yes" in buttons(erase)
+    finally:
+        await app.store.engine.dispose()
+
+
+class Forced:
+    """An NLU double: the given texts read as ``intent`` (sure), the rest as the real NLU
+    reads them. The words decide whether a request or a module question is meant, not the
+    classifier's mood of the day."""
+
+    def __init__(self, nlu: EmbeddedNLU, texts: set[str], intent: str) -> None:
+        self.nlu, self.texts, self.intent = nlu, texts, intent
+
+    async def parse(self, text: str) -> ParseResult:
+        parsed = await self.nlu.parse(text)
+        if text not in self.texts:
+            return parsed
+        return replace(parsed, intent=IntentScore(self.intent, 0.95),
+                       ranking=(IntentScore(self.intent, 0.95),))
+
+    async def aclose(self) -> None:
+        pass
+
+
+PICTURES = "how can I stop my private pictures from being shared online?"
+WHO_TO_CALL = "someone is threatening me online, what number do I call?"
+
+
+@pytest.mark.parametrize(("intent", "text", "button"), [
+    ("unsubscribe", PICTURES, None),
+    ("find_services", WHO_TO_CALL, "menu:help"),
+    ("talk_to_human", WHO_TO_CALL, "menu:human"),
+    ("privacy_info", PICTURES, "pv:mydata"),
+])
+async def test_a_sure_module_question_wins_over_the_request_its_words_suggest(
+    database_url: str, embedded_nlu: EmbeddedNLU, intent: str, text: str,
+    button: str | None,
+) -> None:
+    app = await build(make_settings(database_url), nlu=Forced(embedded_nlu, {text}, intent),
+                      safety=Labels(set(), frozenset()))
+    try:
+        asked = app.content.follow_up("online_safety", "en", text)
+        assert asked is not None and asked.score >= SURE_FOLLOW_UP, "a sure match to begin"
+        chat = await reading(app, f"beside-{intent}", "online_safety")
+        turn = await chat.say(text)
+        assert asked.question.answer in text_of(turn)
+        assert "HandoffRequested" not in names(turn)
+        if button is not None:
+            assert button in buttons(turn), "the request stays one tap away"
+        # Outside a module the same words are the request.
+        elsewhere = Chat(app, f"elsewhere-{intent}")
+        await elsewhere.tap("menu")
+        direct = await elsewhere.say(text)
+        assert asked.question.answer not in text_of(direct)
     finally:
         await app.store.engine.dispose()

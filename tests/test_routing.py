@@ -126,7 +126,8 @@ def inbound(app: Sanad, user: str, text: str = "", **kw: Any) -> Inbound:
 async def test_a_new_flow_is_routed_from_its_declaration(sanad_sqlite: Sanad) -> None:
     app = sanad_sqlite
     core = app.engine
-    engine = Engine(settings=core.settings, store=core.store, nlu=core.nlu,
+    engine = Engine(settings=core.settings, store=core.store, cases=core.back_office.cases,
+                    referrals=core.back_office.referrals, outbox=core.outbox, nlu=core.nlu,
                     content=core.content, ui=core.ui, safety=core.safety,
                     flows=FlowRegistry([*default_flows(), ToyFlow()]))
     await engine.handle_turn(inbound(app, "toy", "hello"))

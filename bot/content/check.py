@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from .loader import parse_content
@@ -26,8 +27,6 @@ def report(problems: list[Problem]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m bot.content [ROOT]``: print the report; exit 1 if there are problems."""
-    import sys
-
     args = sys.argv[1:] if argv is None else argv
     root = Path(args[0]) if args else None
     problems = check(root)

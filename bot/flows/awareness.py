@@ -6,6 +6,7 @@ announced as events (opened, completed, rated) and stored by the engine, so a us
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from bot.content.plural import plural
@@ -33,8 +34,24 @@ ACTION_INTENTS = frozenset({
 })
 ACTION_CONFIDENCE = 0.5
 SURE_FOLLOW_UP = 0.4
-"""A module question matched at least this well wins over an erasure word in the same message
-("can I delete the messages and block him?"); the matcher's own threshold is lower."""
+"""A module question matched at least this well wins over a request the same words suggest
+("can I delete the messages and block him?" is no erasure request); the matcher's own
+threshold is lower."""
+BESIDE_ANSWER: dict[str, tuple[str, str] | None] = {
+    "delete_my_data": ("pv:delete", "privacy.delete_button"),
+    "privacy_info": ("pv:mydata", "privacy.mydata_button"),
+    "find_services": ("menu:help", "menu.help"),
+    "talk_to_human": ("menu:human", "menu.human"),
+    "unsubscribe": None,
+}
+"""Requests a sure answer of the module being read wins over, each with the button (id, text
+key) that keeps the request one tap away. "How do I stop my pictures being shared?" asks the
+module, not to stop the tips; "a girl is threatened, which number?" gets the module's answer
+with a person one tap away. ``None``: no button (stopping the tips is never urgent)."""
+DOCUMENT_INDICATORS = frozenset({"documents_retained"})
+"""The coercion offer leads with a kept passport: beside a module's direct answer it is added
+only when the message is about kept documents; beside "what is the legal age of marriage?" or
+"can I sell my kidney?" (indicators the answer itself addresses) it was noise."""
 SMALL_TALK = frozenset({"greet", "goodbye", "thanks", "affirm", "deny"})
 SMALL_TALK_WORDS = 4
 """A short message the NLU reads as small talk ("hello there", "ok thanks") is never matched
@@ -104,16 +121,21 @@ class AwarenessFlow:
                  if module is not None and ctx.text and not _small_talk(ctx) else None)
         asks_action = (ctx.understanding.intent in ACTION_INTENTS
                        and ctx.understanding.confidence >= ACTION_CONFIDENCE
-                       and not (ctx.understanding.intent == "delete_my_data" and found
+                       and not (ctx.understanding.intent in BESIDE_ANSWER and found
                                 and found.score >= SURE_FOLLOW_UP))
         if module is not None and ctx.text and not asks_action:
-            if found is not None:
-                return self._answer(ctx, module, found.question)
+            # With the words: "sextortion" typed while reading the general module opens the
+            # subtopic it names, as it does from the menu; a loose match with one of this
+            # module's questions ("trafic d'organes" ~ "trafic de migrants") yields to it.
             intent = ctx.understanding.intent
-            if intent and ctx.understanding.confidence >= 0.35:
-                target = ctx.content.module_for_intent(intent, ctx.lang)
-                if target is not None and target.id == module.id:
-                    return self._same_topic(ctx, module)
+            target = (ctx.content.module_for_intent(intent, ctx.lang, ctx.text)
+                      if intent and ctx.understanding.confidence >= 0.35 else None)
+            names_other = (target is not None and target.id != module.id
+                           and intent in target.subtopic_of)
+            if found is not None and not (names_other and found.score < SURE_FOLLOW_UP):
+                return self._answer(ctx, module, found.question)
+            if target is not None and target.id == module.id:
+                return self._same_topic(ctx, module)
         return route_free_text(ctx)
 
     def _current(self, ctx: TurnContext) -> Module | None:
@@ -160,7 +182,7 @@ class AwarenessFlow:
         """The general NLU points at the module the user is already reading: do not restart
         it at page 1; offer to go on from where they are, and to ask a question."""
         text = ctx.t("awareness.same_topic", title=module.title)
-        data = dict(ctx.data)
+        data = _without_answer(ctx.data)
         return Step(messages=[ctx.say_text(text, *self._back_to_module(ctx, module))],
                     flow="awareness", state=ctx.conversation.state or "awareness.reading",
                     data=data)
@@ -186,7 +208,8 @@ class AwarenessFlow:
                                             f" ({s.publisher})" if s.publisher else "")
                           for s in listed)
         text = ctx.t("awareness.sources", sources=lines)
-        data = dict(ctx.data) if ctx.conversation.flow == "awareness" else {"module": module.id}
+        data = (_without_answer(ctx.data) if ctx.conversation.flow == "awareness"
+                else {"module": module.id})
         state = (ctx.conversation.state if ctx.conversation.flow == "awareness"
                  else "awareness.finished")
         ctx_buttons = self._back_to_module(ctx, module)
@@ -304,6 +327,22 @@ class AwarenessFlow:
         done = ctx.say_text(ctx.t("awareness.quiz_done"), *self._suggestions(ctx, module_id))
         return Step(messages=[feedback, done], flow="awareness", state="awareness.next",
                     data={"module": module_id}, events=[event])
+
+
+def answered_question(step: Step) -> str | None:
+    """The module question this step answers directly (``data.question`` is set only by the
+    turn that answers it), else None."""
+    question = step.data.get("question") if step.flow == "awareness" else None
+    return question if isinstance(question, str) else None
+
+
+def offers_coercion_help(step: Step, indicators: Iterable[str]) -> bool:
+    """Whether the coercion offer belongs beside this step (``DOCUMENT_INDICATORS``)."""
+    return answered_question(step) is None or bool(DOCUMENT_INDICATORS.intersection(indicators))
+
+
+def _without_answer(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in data.items() if key != "question"}
 
 
 def _small_talk(ctx: TurnContext) -> bool:

@@ -12,34 +12,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from bot.core.state import Conversation, Profile, Reading, Staffing
 from bot.flows.routes import Routes, RoutingTable
 from bot.messages import Button, Event, Inbound, Outbound
-from bot.store.repository import Conversation, Profile
 from nlu.safeguard import CLEAR, SafetyAssessment
 
 if TYPE_CHECKING:
     from bot.content import ContentLibrary
     from bot.i18n import UiCatalog
-
-
-@dataclass(frozen=True)
-class Understanding:
-    """The engine's reading of the user's words (NLU + yes/no lexicon), language-independent."""
-
-    intent: str | None = None
-    confidence: float = 0.0
-    yes_no: str | None = None  # "yes" | "no" | None
-    skip: bool = False
-
-
-@dataclass(frozen=True)
-class StaffAvailability:
-    """Who can answer a handoff now, so the bot never promises a person who is not there."""
-
-    on_duty: int
-    """Caseworkers and supervisors active in the console recently."""
-    waiting: int
-    """Cases in the queue that nobody has claimed yet."""
 
 
 @dataclass
@@ -77,7 +57,7 @@ class TurnContext:
 
     inbound: Inbound
     text: str
-    understanding: Understanding
+    understanding: Reading
     button_id: str | None
     lang: str
     profile: Profile
@@ -86,7 +66,7 @@ class TurnContext:
     ui: UiCatalog
     flows: FlowRegistry
     now: datetime
-    staff: StaffAvailability | None = None
+    staff: Staffing | None = None
     safety: SafetyAssessment = CLEAR
     """What the safety layer found in this message (labels only)."""
 

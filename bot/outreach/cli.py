@@ -35,6 +35,7 @@ from bot.outreach.targeting import target_all
 from bot.outreach.window import DEFAULT_TIMEZONE, WindowError
 from bot.sendbudget import SendBudget
 from bot.sendbudget.config import channel_budgets
+from bot.store.db import open_database
 from bot.store.repository import Store, as_utc, utcnow
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,6 @@ def _positive_int(value: str) -> int:
 @asynccontextmanager
 async def open_store(settings: Settings) -> AsyncIterator[Store]:
     """A store on the migrated database, closed afterwards (one-shot commands)."""
-    from bot.store.db import open_database
-
     async with open_database(settings.database_url) as engine:
         yield Store.from_settings(settings, engine)
 

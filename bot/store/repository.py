@@ -12,16 +12,19 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
+from bot.core.clock import utcnow
+from bot.core.state import Conversation, Profile
 from bot.messages import UserRef
 from bot.store import direct, retention, user_keys
 from bot.store.batching import WriteBatch
@@ -46,49 +49,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def as_utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-@dataclass
-class Conversation:
-    """Where the user is: a named flow state plus that flow's data (sealed at rest)."""
-
-    flow: str = "menu"
-    state: str = "menu.start"
-    data: dict[str, Any] = field(default_factory=dict)
-    offered: list[tuple[str, str]] = field(default_factory=list)
-
-
-@dataclass
-class Profile:
-    """What the engine knows about a user beyond the current conversation."""
-
-    user_id: int
-    channel: str
-    is_new: bool
-    language: str | None
-    language_locked: bool
-    age_band: str | None = None
-    completed_modules: frozenset[str] = frozenset()
-    open_case_id: int | None = None
-    resume: tuple[str, int] | None = None
-    """The module last read but not finished, and the position reached."""
-    governorate: str | None = None
-    joined_via: str | None = None
-    subscription: tuple[str, ...] | None = None
-    """The topics of the user's opt-in to tips; None when they are not subscribed."""
-    contact_paused: bool = False
-    """After a quick exit or an erasure: nothing is sent until the user says it is OK."""
-
-    @property
-    def subscribed(self) -> bool:
-        return self.subscription is not None
 
 
 class KeyedLocks:
@@ -130,8 +93,6 @@ def _params(*names: str) -> dict[str, Any]:
 
 def dialect_insert(dialect: str, model: Any) -> Any:
     """The dialect's INSERT (for ``ON CONFLICT``), without implicit ``RETURNING``."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table_of(model)).inline()
 

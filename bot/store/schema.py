@@ -10,6 +10,8 @@ import importlib
 
 from sqlalchemy import MetaData
 
+from bot.store.models import Base
+
 MODEL_MODULES = (
     "bot.store.models",
     "handoff.models",
@@ -26,6 +28,5 @@ def metadata() -> MetaData:
     """The complete schema: imports every model module, returns the shared metadata."""
     for name in MODEL_MODULES:
         importlib.import_module(name)
-    from bot.store.models import Base
 
     return Base.metadata

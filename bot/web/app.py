@@ -13,12 +13,15 @@ import orjson
 from aiohttp import web
 
 from bot.app import Sanad
+from bot.channels.webchat import WebChatChannel
+from bot.channels.whatsapp import WhatsAppChannel
 from bot.flood import FloodGuard, Verdict
 from bot.logs import request_scope
 from bot.metrics import CONTENT_TYPE, Metrics, database_gauges
 from bot.store.db import DatabaseUnavailable, describe_error
 from bot.web.keys import BODY_LIMITS as BODY_LIMITS
 from bot.web.keys import METRICS as METRICS
+from handoff.web import setup as setup_back_office
 
 log = logging.getLogger(__name__)
 
@@ -177,19 +180,15 @@ Mount = Callable[[web.Application], None]
 
 
 def configured_channels(sanad: Sanad, *, telegram_polling: bool = False) -> list[Mount]:
-    """The channels the settings enable, each imported only when enabled."""
+    """The channels the settings enable (python-telegram-bot is imported only for Telegram)."""
     mounts: list[Mount] = []
     if sanad.settings.telegram_bot_token:
         from bot.channels.telegram import TelegramChannel
 
         mounts.append(TelegramChannel(sanad, polling=telegram_polling).mount)
     if sanad.settings.whatsapp_token:
-        from bot.channels.whatsapp import WhatsAppChannel
-
         mounts.append(WhatsAppChannel(sanad).mount)
     if sanad.settings.web_chat:
-        from bot.channels.webchat import WebChatChannel
-
         mounts.append(WebChatChannel(sanad).mount)
     return mounts
 
@@ -220,7 +219,5 @@ def create_app(sanad: Sanad, metrics_registry: Metrics | None = None, *,
     for mount in configured_channels(sanad) if channels is None else channels:
         mount(app)
     if back_office:
-        from handoff.web import setup as setup_back_office
-
         setup_back_office(app, sanad)
     return app
