@@ -262,6 +262,24 @@ async def prepare_campaign(env: dict[str, str], subscribers: int) -> None:
     await engine.dispose()
 
 
+async def wait_for_replies(fake_port: int, want: dict[int, int], patience: float) -> float:
+    """Poll the fake until every chat has its replies or nothing new arrived for
+    ``patience`` seconds; when that was (monotonic)."""
+    total = sum(want.values())
+    last, progress = -1, time.monotonic()
+    while True:
+        records = await get(fake_port, "/_bench/records")
+        got = Counter(int(r[2]) for r in records if r[1] == "sendMessage" and int(r[2]) in want)
+        done = sum(min(n, want[chat]) for chat, n in got.items())
+        if done >= total:
+            return time.monotonic()
+        if done != last:
+            last, progress = done, time.monotonic()
+        elif time.monotonic() - progress > patience:
+            return time.monotonic()
+        await asyncio.sleep(2.0)
+
+
 def p99(values: list[float]) -> float | None:
     if not values:
         return None
@@ -279,7 +297,9 @@ def max_in_window(times: list[float], window: float) -> int:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
+    load_before = [round(x, 2) for x in os.getloadavg()]
     rng = random.Random(args.seed)
+    webhook_times: list[float] = []
     logs: deque[str] = deque(maxlen=40)
     procs: list[asyncio.subprocess.Process] = []
     with tempfile.TemporaryDirectory(prefix="saturation-") as tmp:
@@ -301,10 +321,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "PYTHONPATH": str(ROOT), "SANAD_SEND_BUDGET_URL": args.budget,
                 # Campaigns are capped by the budget, not by their own slower rate.
                 "SANAD_TELEGRAM_RATE": str(PLATFORM_LIMIT),
-                # A reply queued behind thousands must not be re-sent by the outbox when its
-                # lease runs out (see bench/README.md).
+                # The production lease: a reply queued behind thousands keeps it (renewed
+                # while it waits), so the outbox never sends it a second time.
                 "SANAD_OUTBOX_LEASE_SECONDS": str(args.lease),
             })
+            if args.turns_at_once:
+                env["SANAD_TURNS_AT_ONCE"] = str(args.turns_at_once)
             if os.environ.get("SANAD_CACHE_DIR"):
                 env["SANAD_CACHE_DIR"] = os.environ["SANAD_CACHE_DIR"]
             await run_cli(env, workdir, "db", "upgrade")
@@ -335,6 +357,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 status = await post(ports[0], update(next(update_ids), chat, text), 120)
                 if status != 200:
                     raise RuntimeError(f"calibration webhook answered {status}")
+            await asyncio.sleep(5.0)  # the webhook may answer before the replies are sent
             records = await get(fake_port, "/_bench/records")
             for chat in CALIBRATION_CHATS:
                 calibration[chat] = sum(1 for r in records
@@ -363,6 +386,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 posts[chat] = (kind, time.monotonic())
                 statuses[await post(port, update(next(update_ids), chat, text),
                                     args.request_timeout)] += 1
+                webhook_times.append(time.monotonic() - posts[chat][1])
 
             tasks = [asyncio.create_task(write(
                 chat, EMERGENCY if chat in in_danger else GREETING,
@@ -371,7 +395,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                       else rng.uniform(0, 1.0)))) for chat in writers]
             await asyncio.gather(*tasks)
             answered = time.monotonic()
-            await asyncio.sleep(max(0.0, t0 + args.duration - answered) + args.tail)
+            # The webhook is answered once the turn is committed: replies may still wait in
+            # the send budget. Wait for them (or for --settle seconds without progress).
+            want = {chat: expected[kind] for chat, (kind, _) in posts.items()}
+            replied = await wait_for_replies(fake_port, want, args.settle)
+            await asyncio.sleep(max(0.0, t0 + args.duration - time.monotonic()) + args.tail)
             t_end = time.monotonic()
             records = await get(fake_port, "/_bench/records")
             refused = await get(fake_port, "/_bench/stats")
@@ -407,6 +435,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         "users": args.users, "emergencies": args.emergencies,
         "emergency_reply_p99_s": p99(first["emergency"]),
         "emergency_reply_max_s": round(max(first["emergency"], default=0.0), 3),
+        "emergency_reply_p50_s": (round(sorted(first["emergency"])[len(first["emergency"]) // 2],
+                                        3) if first["emergency"] else None),
+        "emergencies_answered": len(first["emergency"]),
         "first_reply_p99_s": p99(first["greeting"]),
         "first_reply_p50_s": (round(sorted(first["greeting"])[len(first["greeting"]) // 2], 3)
                               if first["greeting"] else None),
@@ -423,8 +454,12 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                                   else None),
         "conversation_sent_in_window": conversation_in_window,
         "window_s": round(window, 1), "rush_answered_after_s": round(answered - t0, 1),
+        "replies_done_after_s": round(replied - t0, 1),
+        "webhook_p99_s": p99(webhook_times), "webhook_max_s": round(max(webhook_times,
+                                                                          default=0.0), 3),
         "max_messages_in_any_second": max_in_window(all_times, 1.0),
         "expected_per_turn": expected,
+        "load_average_before": load_before,
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "log_tail": [line for line in logs if "WARNING" in line or "ERROR" in line][-5:],
     }
@@ -499,7 +534,12 @@ def main() -> None:
     parser.add_argument("--tail", type=float, default=5.0)
     parser.add_argument("--budget", default="database",
                         help="SANAD_SEND_BUDGET_URL of every process")
-    parser.add_argument("--lease", type=int, default=900)
+    parser.add_argument("--lease", type=int, default=60,
+                        help="SANAD_OUTBOX_LEASE_SECONDS (the default: the keeper renews it)")
+    parser.add_argument("--turns-at-once", type=int, default=0,
+                        help="SANAD_TURNS_AT_ONCE of the serve processes (0: their default)")
+    parser.add_argument("--settle", type=float, default=60.0,
+                        help="after the rush, seconds without a new reply before giving up")
     parser.add_argument("--request-timeout", type=float, default=900.0)
     parser.add_argument("--seed", type=int, default=24)
     parser.add_argument("--logs", help="copy the processes' logs into this directory")

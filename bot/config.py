@@ -68,6 +68,20 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration in seconds: a number, 0 or more."""
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value < float("inf"):
+        raise ConfigError(f"{name} must be 0 or more, got {raw!r}")
+    return value
+
+
 def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
     value = (env.get(name) or default).strip().lower()
     if value not in choices:
@@ -93,6 +107,11 @@ class Settings:
     max_message_chars: int = 4000
     flood_rate: float = 1.0
     flood_burst: int = 10
+    turns_at_once: int | None = None
+    """Turns one channel runs at once (``SANAD_TURNS_AT_ONCE``); None: the store pool's size."""
+    telegram_reply_grace: float = 0.5
+    """Seconds the Telegram webhook waits after the commit for the turn's replies to go out
+    before answering (``SANAD_TELEGRAM_REPLY_GRACE``); the outbox delivers them either way."""
     telegram_bot_token: str | None = field(default=None, repr=False)
     telegram_api_base_url: str | None = None
     telegram_webhook_secret: str | None = field(default=None, repr=False)
@@ -194,6 +213,8 @@ class Settings:
             max_message_chars=_int(env, "SANAD_MAX_MESSAGE_CHARS", 4000, minimum=100),
             flood_rate=float(_int(env, "SANAD_FLOOD_RATE", 1, minimum=1)),
             flood_burst=_int(env, "SANAD_FLOOD_BURST", 10, minimum=1),
+            turns_at_once=_int(env, "SANAD_TURNS_AT_ONCE", 0, minimum=0) or None,
+            telegram_reply_grace=_seconds(env, "SANAD_TELEGRAM_REPLY_GRACE", 0.5),
             telegram_bot_token=env.get("TELEGRAM_BOT_TOKEN") or None,
             telegram_api_base_url=env.get("TELEGRAM_API_BASE_URL") or None,
             telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -48,6 +50,11 @@ _PAYLOAD_CONTEXT = b"outbox.payload"
 
 class PermanentDeliveryError(Exception):
     """The platform refused for good (the user blocked the bot): do not retry."""
+
+
+class LeaseLost(Exception):
+    """A row's lease could not be kept while its send waited (another process may take it
+    now): the send is dropped here and the row left to whoever holds it."""
 
 
 class Deliverer(Protocol):
@@ -151,6 +158,126 @@ async def release(store: Store, ids: Sequence[int], *, error: str) -> None:
                 next_attempt_at=utcnow() + timedelta(seconds=5)))
 
 
+_guard: contextvars.ContextVar[Callable[[], bool] | None] = contextvars.ContextVar(
+    "sanad_outbox_lease_guard", default=None)
+
+
+def check_lease() -> None:
+    """Raise :class:`LeaseLost` when the rows being sent here are no longer surely ours. A
+    sender calls it right before the platform call, after any wait (the send budget's)."""
+    check = _guard.get()
+    if check is not None and not check():
+        raise LeaseLost()
+
+
+class LeaseKeeper:
+    """Keeps the leases of the outbox rows this process is sending while their sends wait.
+
+    Under a rush a send may wait in the send budget's queue longer than the lease; without
+    renewal another process's :class:`OutboxSender` would take the row and send it too. Every
+    ``lease / 3`` the keeper extends the lease of each row it holds, in one statement per
+    attempt count. A row is held with the ``attempts`` its lease was taken at, and a renewal
+    only touches a row still ``sending`` at those attempts: a claim by anyone else adds an
+    attempt (in the same transaction as its lease), so a row taken meanwhile is never renewed,
+    only dropped. A row counts as ours until ``margin`` (default ``lease / 3``) before the end of
+    the lease we know of (measured from *before* the statement that set it); a send checks this
+    right before the platform call (:func:`check_lease`). So two processes never both hold a
+    lease on a row they send, as long as a platform call takes less than ``margin``.
+    """
+
+    def __init__(self, store: Store, *, lease: timedelta | None = None,
+                 margin: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self._lease = lease
+        self._margin = margin
+        self.clock = clock
+        self._held: dict[int, tuple[int, float]] = {}
+        """Row id -> (its attempts when leased, the lease's end on ``clock``)."""
+
+    @property
+    def lease(self) -> timedelta:
+        """The lease a renewal gives (default: the process's, :func:`configure`)."""
+        return self._lease or _lease
+
+    @property
+    def margin(self) -> float:
+        return self.lease.total_seconds() / 3 if self._margin is None else self._margin
+
+    def hold(self, ids: Sequence[int], *, attempts: int, since: float,
+             lease: timedelta | None = None) -> None:
+        """Rows leased (for ``lease``, default the keeper's) at ``attempts`` by a transaction
+        that began at ``since`` (``clock``)."""
+        end = since + (lease or self.lease).total_seconds()
+        for row_id in ids:
+            self._held[row_id] = (attempts, end)
+
+    def drop(self, ids: Sequence[int]) -> None:
+        for row_id in ids:
+            self._held.pop(row_id, None)
+
+    def holds(self, ids: Sequence[int]) -> bool:
+        now = self.clock()
+        return all(row_id in self._held and self._held[row_id][1] - self.margin > now
+                   for row_id in ids)
+
+    def held(self) -> int:
+        return len(self._held)
+
+    @contextlib.contextmanager
+    def sending(self, ids: Sequence[int]) -> Iterator[None]:
+        """Sends in this block go out only while these rows are ours; let go of them after."""
+        rows = tuple(ids)
+        token = _guard.set(lambda: self.holds(rows))
+        try:
+            yield
+        finally:
+            _guard.reset(token)
+            self.drop(rows)
+
+    async def renew(self) -> int:
+        """Extend the lease of every held row still ours; drop the others. Rows renewed."""
+        asked = dict(self._held)
+        if not asked:
+            return 0
+        by_attempts: dict[int, list[int]] = {}
+        for row_id, (attempts, _) in asked.items():
+            by_attempts.setdefault(attempts, []).append(row_id)
+        began = self.clock()
+        until = utcnow() + self.lease
+        kept: set[int] = set()
+        table = table_of(OutboxMessage)
+        async with self.store.session() as db:
+            for attempts, ids in by_attempts.items():
+                for start in range(0, len(ids), 500):
+                    result = await db.execute(
+                        update(table).where(table.c.id.in_(ids[start:start + 500]),
+                                            table.c.status == "sending",
+                                            table.c.attempts == attempts)
+                        .values(lease_until=until).returning(table.c.id))
+                    kept.update(int(i) for i in result.scalars())
+        end = began + self.lease.total_seconds()
+        for row_id, (attempts, _) in asked.items():
+            if row_id not in self._held:
+                continue  # sent and let go meanwhile
+            if row_id in kept:
+                self._held[row_id] = (attempts, end)
+            else:
+                del self._held[row_id]  # settled, or taken by another process
+        return len(kept)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.lease.total_seconds() / 3)
+            if stop.is_set():
+                return
+            try:
+                await self.renew()
+            except Exception as exc:  # the rows' sends stop once the leases run short
+                log.warning("outbox: leases not renewed (%s)", type(exc).__name__)
+
+
 def held_for_pause(message: OutboxMessage, paused_at: datetime | None) -> bool:
     """Whether contact being paused stops this row. Everything is held while the user has
     not said it is OK to continue here, except the answers to what they wrote after the
@@ -167,6 +294,7 @@ class _Leased:
     address: str
     messages: list[Outbound]
     kind: str = "reply"
+    attempts: int = 1
 
 
 class OutboxSender:
@@ -174,9 +302,12 @@ class OutboxSender:
 
     def __init__(self, store: Store, channel: str, deliverer: Deliverer, *,
                  user_key: str | None = None, batch: int = 20,
-                 kinds: tuple[str, ...] = DEFAULT_KINDS, lease: timedelta | None = None) -> None:
+                 kinds: tuple[str, ...] = DEFAULT_KINDS, lease: timedelta | None = None,
+                 keeper: LeaseKeeper | None = None) -> None:
         self.store = store
         self.lease = lease or _lease
+        self.keeper = keeper
+        """Keeps the leased rows' leases while their sends wait (the send budget)."""
         self.channel = channel
         self.deliverer = deliverer
         self.user_key = user_key
@@ -196,12 +327,22 @@ class OutboxSender:
 
     async def run_once(self) -> int:
         """Lease, deliver and settle one batch; returns how many rows were delivered."""
+        since = time.monotonic()
         leased = await self._lease()
+        keeper = self.keeper
+        if keeper is not None:
+            for row in leased:
+                keeper.hold([row.id], attempts=row.attempts, since=since, lease=self.lease)
         delivered = 0
         for row in leased:
             try:
-                with sending_as(of_outbox_kind(row.kind)):  # the send budget's priority
+                with sending_as(of_outbox_kind(row.kind)), (  # the send budget's priority
+                        keeper.sending([row.id]) if keeper is not None
+                        else contextlib.nullcontext()):
                     await self.deliverer.deliver(row.address, row.messages)
+            except LeaseLost:
+                log.warning("outbox: message %s left to the process holding it now", row.id)
+                continue
             except PermanentDeliveryError:
                 await self._settle(row, error="refused", permanent=True)
                 continue
@@ -245,7 +386,7 @@ class OutboxSender:
                 leased.append(_Leased(
                     message.id, key,
                     cipher.decrypt_text(address_enc, context=b"users.address"),
-                    _open(cipher, message.payload_enc), message.kind,
+                    _open(cipher, message.payload_enc), message.kind, message.attempts,
                 ))
         return leased
 

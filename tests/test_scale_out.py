@@ -86,6 +86,9 @@ async def two_servers(database_url: str, fake_url: str, cache_dir: Path
            if not k.startswith(("TELEGRAM_", "WHATSAPP_", "SANAD_", "DATABASE_URL"))}
     env.update({
         "DATABASE_URL": database_url, "SANAD_SECRET_KEY": "scale-out-secret-key-0123456789",
+        # Each update's replies are read right after its 200: wait for the sends (which may
+        # queue in the shared send budget) before answering, as before the early answer.
+        "SANAD_TELEGRAM_REPLY_GRACE": "120",
         "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE_URL": fake_url,
         "TELEGRAM_WEBHOOK_SECRET": SECRET, "SANAD_CACHE_DIR": str(cache_dir),
         "SANAD_FLOOD_RATE": "1000", "SANAD_FLOOD_BURST": "1000", "PYTHONPATH": str(ROOT),

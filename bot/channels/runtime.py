@@ -5,8 +5,17 @@ and the address to answer), sends a turn's ``Outbound`` messages its own way and
 failures onto a small vocabulary (:class:`Outcome`). The runtime owns the rest, the same for
 every platform:
 
-* **order**: one lock per user (or chat) around the turn *and* its sending
-  (:meth:`ChannelRuntime.ordered`); different users proceed concurrently;
+* **order**: one lock per user (or chat) around the turn (:meth:`ChannelRuntime.ordered`),
+  and the chat's sends one after another in the order of its turns (:class:`SendChain`);
+  different users proceed concurrently;
+* **intake in priority order** (:class:`~bot.channels.turn_gate.TurnGate`): at most as many
+  turns at once as the store's pool holds (``SANAD_TURNS_AT_ONCE``); the others wait, a
+  message the safety rules flag first, then a chat's first message, then the rest;
+* **answering before sending** (``answer_within``): a platform that only needs to know the
+  message was taken (Telegram) is answered once the turn is committed — its replies are in
+  the outbox, so they reach the user even if this process dies — and the sends go on in the
+  background, their outbox leases kept while they wait in the send budget
+  (:class:`~bot.outbox.LeaseKeeper`);
 * **503 when the database is down**: nothing was stored or sent, so the platform (or the page)
   delivers the message again; de-duplication is the engine's, on ``Inbound.message_id``;
 * **the apology**: a bug in a turn never blocks a user's queue; they get honest words and the
@@ -23,8 +32,11 @@ Nothing here logs text, names or platform ids: :func:`where` names a file and li
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
 import logging
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -33,11 +45,12 @@ from typing import TYPE_CHECKING, Protocol
 
 from aiohttp import web
 
+from bot.channels.turn_gate import SendChain, Triage, TurnGate, pool_capacity, rules_of
 from bot.config import SUPPORTED_LANGUAGES
 from bot.engine import apology
 from bot.messages import Inbound, Outbound, QuickExit, Turn, UserRef
 from bot.metrics import Metrics
-from bot.outbox import mark_failed, mark_sent, release
+from bot.outbox import LeaseKeeper, LeaseLost, mark_failed, mark_sent, release
 from bot.store.db import DatabaseUnavailable
 from bot.store.repository import KeyedLocks
 from bot.web.keys import METRICS
@@ -46,6 +59,10 @@ if TYPE_CHECKING:
     from bot.app import Sanad
 
 log = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 20.0
+"""On stop, how long sends still in the background may take before they are cancelled (their
+rows stay leased and the outbox sends them after the lease)."""
 
 
 class Outcome(StrEnum):
@@ -116,13 +133,41 @@ class ChannelRuntime:
     """The shared half of a channel: ordering, turn, apology, settling, metrics."""
 
     def __init__(self, sanad: Sanad, channel: str, *, counter: str, counter_help: str,
-                 metrics: Metrics | None = None) -> None:
+                 metrics: Metrics | None = None, turns_at_once: int | None = None) -> None:
         self.sanad = sanad
         self.channel = channel
         self.metrics = metrics
         self._counter = counter
         self._counter_help = counter_help
         self._locks = KeyedLocks()
+        self.gate = TurnGate(turns_at_once or turn_limit(sanad))
+        self.triage = Triage(rules_of(sanad.engine.safety))
+        self.sends = SendChain()
+        self.leases = LeaseKeeper(sanad.store)
+        self._stop = asyncio.Event()
+        self._renewer: asyncio.Task[None] | None = None
+
+    # --- starting and stopping (channels that send in the background) -------------------------
+    async def start(self) -> None:
+        """Keep the leases of rows whose sends wait (in the background)."""
+        self._stop.clear()
+        if self._renewer is None:
+            self._renewer = asyncio.create_task(self.leases.run(self._stop),
+                                                name=f"{self.channel}-leases")
+
+    async def stop(self, drain: float = DRAIN_SECONDS) -> None:
+        """Let the sends in the background finish (up to ``drain`` seconds), then cancel the
+        rest: their rows stay leased, and the outbox sender delivers them after the lease."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.sends.settled(), timeout=drain)
+        if self.sends.pending():
+            log.warning("%s: %d chats' replies left to the outbox at stop", self.channel,
+                        self.sends.pending())
+            await self.sends.cancel()
+        self._stop.set()
+        if self._renewer is not None:
+            await asyncio.gather(self._renewer, return_exceptions=True)
+            self._renewer = None
 
     # --- joining the web app ---------------------------------------------------------------
     def attach(self, app: web.Application) -> None:
@@ -137,28 +182,51 @@ class ChannelRuntime:
         async with self._locks.hold(key):
             yield
 
-    async def serve(self, adapter: Adapter, job: Job) -> Served:
+    async def serve(self, adapter: Adapter, job: Job, *,
+                    answer_within: float | None = None) -> Served:
         """Run the turn, send its answers, settle its outbox rows and count the outcome.
-        The caller holds :meth:`ordered` for the user."""
+        The caller holds :meth:`ordered` for the user.
+
+        ``answer_within``: return at most that many seconds after the turn is committed, the
+        sends going on in the background (``Served.outcome`` is then ``None`` unless they were
+        done); ``None``: return once they are done (the web chat's page waits for its answer).
+        """
         turn = await self.turn(adapter, job)
         if not isinstance(turn, Turn):
             return turn
+        delivery = self.sends.schedule(job.address, lambda: self.deliver(adapter, job, turn))
+        if answer_within is None:
+            return Served(200, turn, await asyncio.shield(delivery))
+        done, _ = await asyncio.wait({delivery}, timeout=max(0.0, answer_within))
+        return Served(200, turn, delivery.result() if done else None)
+
+    async def deliver(self, adapter: Adapter, job: Job, turn: Turn) -> Outcome:
+        """Send a committed turn's answers (while its rows are surely ours) and settle them."""
         try:
-            outcome = await adapter.deliver_turn(job, turn)
+            with self.leases.sending(turn.outbox_ids):
+                outcome = await adapter.deliver_turn(job, turn)
+        except LeaseLost:  # waited past the lease we could keep: whoever holds the rows sends
+            log.warning("%s: a reply left to the outbox (its lease could not be kept)",
+                        self.channel)
+            self.count("left_to_outbox")
+            return Outcome.QUEUED
         except Exception as exc:  # the turn is committed: a retry would only be a duplicate
             log.error("%s delivery failed: %s at %s", self.channel, type(exc).__name__,
                       where(exc))
             outcome = Outcome.FAILED
         await self.settle(job.inbound.user, turn, outcome)
         self.count(_COUNTED_AS.get(outcome, outcome))
-        return Served(200, turn, outcome)
+        return outcome
 
     async def turn(self, adapter: Adapter, job: Job) -> Turn | Served:
-        """The engine's turn; or what was done instead: 503 (database down), an apology
-        (a bug), nothing (a duplicate)."""
+        """The engine's turn, when the gate lets it run; or what was done instead: 503
+        (database down), an apology (a bug), nothing (a duplicate)."""
+        urgency = self.triage.urgency(job.address, job.inbound.text)
         try:
-            turn = await self.sanad.engine.handle_turn(job.inbound, address=job.address,
-                                                       language=job.language)
+            async with self.gate.slot(urgency):
+                began = time.monotonic()  # the turn's rows are leased from after this
+                turn = await self.sanad.engine.handle_turn(job.inbound, address=job.address,
+                                                           language=job.language)
         except DatabaseUnavailable as exc:
             log.warning("%s: message not processed, database unavailable (%s); answering 503 "
                         "so that it is delivered again", self.channel, exc.reason)
@@ -173,6 +241,7 @@ class ChannelRuntime:
         if turn.duplicate:
             self.count("duplicate")
             return Served(200, turn)
+        self.leases.hold(turn.outbox_ids, attempts=1, since=began)  # record_turn_replies'
         return turn
 
     def apology(self, language: str | None) -> Outbound:
@@ -211,6 +280,14 @@ class ChannelRuntime:
 
 
 # --- small shared pieces -------------------------------------------------------------------
+def turn_limit(sanad: Sanad) -> int:
+    """Turns one channel runs at once: ``SANAD_TURNS_AT_ONCE``, else what the store's
+    connection pool holds (more would only queue for a connection, and time out there)."""
+    if sanad.settings.turns_at_once:
+        return sanad.settings.turns_at_once
+    return pool_capacity(sanad.store.engine)
+
+
 def secret_ok(given: str | None, expected: str) -> bool:
     """A shared secret from a header, compared in constant time; a header with invalid UTF-8
     is just a wrong secret (surrogateescape), never a 500."""

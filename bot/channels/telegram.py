@@ -1,10 +1,14 @@
 """The Telegram channel: updates in (webhook or polling), the engine's turn out, nothing lost.
 
 Updates arrive on ``POST /telegram/webhook`` of ``sanad serve`` (or from ``getUpdates`` with
-``serve --polling`` in development). Each update is processed *before* the webhook answers:
+``serve --polling`` in development). Each update's turn runs *before* the webhook answers:
 
-* 200 once the turn's replies were sent (or the update needs nothing: a group, an unknown type,
-  a duplicate — the engine de-duplicates on ``tg:<bot id>:<update_id>`` in the database);
+* 200 once the turn is committed (its replies are then in the outbox) and its replies were
+  sent, or the reply grace (``SANAD_TELEGRAM_REPLY_GRACE``) after the commit with the sends
+  still waiting in the send budget:
+  they go on in the background, and the outbox delivers them if this process dies (or the
+  update needs nothing: a group, an unknown type, a duplicate — the engine de-duplicates on
+  ``tg:<bot id>:<update_id>`` in the database);
 * 503 when the database is down: nothing was sent or stored, and Telegram delivers it again;
 * 400 for a body that is not an update (not a JSON object with an integer ``update_id``), 401
   without the secret token, 413 above the app's ``client_max_size``; never a 500 for bad input.
@@ -15,13 +19,14 @@ re-sends anything but a 2xx for a day, and a retry would not read any better. It
 (its kind and the failing field, no text, no ids) and what its JSON still says is used: a
 private chat's text is answered as usual (:func:`read_raw`).
 
-A chat's updates are processed one at a time, in order (one lock per chat around the turn *and*
-its sending), while different chats proceed concurrently. PTB's ``Bot`` (on our aiohttp request
-layer) parses updates and talks to the Bot API; its ``Application``/handler machinery is not
-used: it queues updates and answers the webhook before processing, which would lose an update
-when the database is down. On the webhook's hot path a plain text message or tap is read from
-the JSON without building PTB's ``Update`` (:func:`read_plain`), and a tap's
-``answerCallbackQuery`` rides in the 200 answer.
+A chat's updates are processed one at a time, in order (one lock per chat around the turn, and
+its sends after the previous turn's), while different chats proceed concurrently; under a rush
+the channel runtime's turn gate lets the safety layer's flagged messages in first. PTB's
+``Bot`` (on our aiohttp request layer) parses updates and talks to the Bot API; its
+``Application``/handler machinery is not used: it queues updates and answers the webhook
+before processing, which would lose an update when the database is down. On the webhook's hot
+path a plain text message or tap is read from the JSON without building PTB's ``Update``
+(:func:`read_plain`), and a tap's ``answerCallbackQuery`` rides in the 200 answer.
 
 Configuration (see CONTRACT.md): ``TELEGRAM_BOT_TOKEN`` enables the channel;
 ``TELEGRAM_API_BASE_URL`` is PTB's ``base_url`` (the token is appended); ``TELEGRAM_WEBHOOK_URL``
@@ -86,6 +91,11 @@ ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 DELETE_WINDOW = timedelta(hours=48)
 """Telegram lets a bot delete messages of a private chat for 48 hours."""
 DELETE_BATCH = 100
+# The reply grace (``Settings.telegram_reply_grace``, ``SANAD_TELEGRAM_REPLY_GRACE``, 0.5 s):
+# how long the webhook waits, after the commit, for the turn's replies to be sent. Quick sends
+# (an idle bot) finish within it, so the answer comes after them as before; under a rush, when
+# the sends wait in the send budget, the webhook is answered without them: a webhook held for
+# seconds makes Telegram hold back the bot's later updates (``max_connections``) and retry.
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
 
@@ -93,7 +103,8 @@ class TelegramChannel:
     """One bot: its PTB ``Bot``, the sending policy, and the per-chat ordering."""
 
     def __init__(self, sanad: Sanad, *, polling: bool = False, policy: SendPolicy | None = None,
-                 poll_timeout: int = 30, metrics: Metrics | None = None) -> None:
+                 poll_timeout: int = 30, metrics: Metrics | None = None,
+                 reply_grace: float | None = None, turns_at_once: int | None = None) -> None:
         settings = sanad.settings
         if not settings.telegram_bot_token:
             raise ConfigError("TELEGRAM_BOT_TOKEN is required for the Telegram channel")
@@ -102,7 +113,9 @@ class TelegramChannel:
         self.poll_timeout = poll_timeout
         self.runtime = ChannelRuntime(sanad, CHANNEL, counter="sanad_telegram_updates_total",
                                       counter_help="Telegram updates by outcome",
-                                      metrics=metrics)
+                                      metrics=metrics, turns_at_once=turns_at_once)
+        self.reply_grace = (reply_grace if reply_grace is not None
+                            else settings.telegram_reply_grace)
         self._poll_request = AiohttpRequest(connection_pool_size=1)
         self.bot = Bot(
             settings.telegram_bot_token,
@@ -155,7 +168,8 @@ class TelegramChannel:
         if self.polling:
             self._poller = asyncio.create_task(self.poll(), name="telegram-polling")
         self._stopping.clear()
-        outbox = OutboxSender(self.sanad.store, CHANNEL, self)
+        await self.runtime.start()
+        outbox = OutboxSender(self.sanad.store, CHANNEL, self, keeper=self.runtime.leases)
         self._outbox = asyncio.create_task(outbox.run(self._stopping), name="telegram-outbox")
         log.info("telegram channel started (%s)", "polling" if self.polling else "webhook")
 
@@ -197,6 +211,7 @@ class TelegramChannel:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
             self._poller = None
+        await self.runtime.stop()  # the replies still being sent, then the lease keeper
         if self.budget is not None:
             await self.budget.aclose()
         await self.bot.shutdown()
@@ -299,7 +314,9 @@ class TelegramChannel:
                 job = Job(incoming.inbound, str(incoming.chat_id), incoming.language_hint,
                           user_message_id=_str_or_none(incoming.user_message_id))
                 async with self.runtime.ordered(job.address):
-                    status = (await self.runtime.serve(self, job)).status
+                    served = await self.runtime.serve(self, job,
+                                                      answer_within=self.reply_grace)
+                    status = served.status
             return status
         finally:
             # The webhook's 200 answer carries the callback's answer; otherwise call the API.
@@ -343,6 +360,7 @@ class TelegramChannel:
         chat_id = int(address)
         ids: list[int] = []
         async with self.runtime.ordered(address):
+            await self.runtime.sends.settled(address)  # after the chat's turns' replies
             try:
                 for outbound in messages:
                     for chunk in render(outbound):
@@ -360,7 +378,7 @@ class TelegramChannel:
         if chunk.keyboard is not None:
             data["reply_markup"] = chunk.keyboard
         result = await self.sender.call(lambda: self.bot._post("sendMessage", dict(data)),
-                                        chat_id=chat_id, what="sendMessage")
+                                        chat_id=chat_id, what="sendMessage", guarded=True)
         return int(result["message_id"])
 
     async def _hide_chat(self, chat_id: int, user: UserRef, extra: Sequence[int]) -> None:

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 
+from bot.outbox import check_lease
 from bot.sendbudget import SendBudget
 
 log = logging.getLogger(__name__)
@@ -100,9 +101,12 @@ class Sender:
         self._global = RateLimiter(self.policy.global_rate, self.policy.global_burst)
 
     async def call(self, make: Callable[[], Awaitable[T]], *, chat_id: int | None = None,
-                   what: str = "call") -> T:
+                   what: str = "call", guarded: bool = False) -> T:
         """``make()`` once or a few times. ``chat_id`` counts the call against that chat's rate
-        (messages only). Raises :class:`UserBlockedBot` on 403, the last error otherwise."""
+        (messages only). ``guarded``: the call sends an outbox row's message, so it is made
+        only while the row's lease is surely this process's (checked after every wait:
+        :class:`bot.outbox.LeaseLost` otherwise). Raises :class:`UserBlockedBot` on 403, the
+        last error otherwise."""
         policy = self.policy
         for attempt in range(1, policy.attempts + 1):
             if self.budget is None:
@@ -111,6 +115,8 @@ class Sender:
                 await self._chats.acquire(chat_id)
             if self.budget is not None:  # after the chat's wait: a grant is spent at once
                 await self.budget.acquire()
+            if guarded:
+                check_lease()
             try:
                 return await make()
             except Forbidden:

@@ -76,6 +76,8 @@ from bot.messages import EmergencyTriggered, Inbound, Outbound, QuickExit, Turn,
 from bot.metrics import Metrics
 from bot.outbox import mark_failed
 from bot.outbox import release as release_turn
+from bot.sendbudget import TurnPriorities
+from bot.sendbudget.config import open_budget
 from bot.store.db import DatabaseUnavailable
 from bot.web.keys import BODY_LIMITS
 
@@ -132,8 +134,12 @@ class WhatsAppChannel:
         self.phone_number_id = str(settings.whatsapp_phone_number_id)
         self._app_secret = str(settings.whatsapp_app_secret).encode()
         self._verify_token = str(settings.whatsapp_verify_token).encode()
+        # The number's send budget, shared by every process and asked in priority order
+        # (bot.sendbudget); an explicit policy (tests, benchmarks) keeps sends unbudgeted.
+        self.budget = (open_budget(CHANNEL, self.phone_number_id, sanad.store)
+                       if policy is None else None)
         self.client = GraphClient(settings.whatsapp_api_base_url, self.phone_number_id,
-                                  str(settings.whatsapp_token), policy)
+                                  str(settings.whatsapp_token), policy, budget=self.budget)
         self.messenger = Messenger(self.client, texts)
         self.emergency = EmergencyText(sanad.ui)
         self.deliverer = WindowedDeliverer(sanad.store, self.messenger, is_urgent=self.emergency)
@@ -178,6 +184,8 @@ class WhatsAppChannel:
             await asyncio.gather(self._outbox_task, return_exceptions=True)
             self._outbox_task = None
         await self.client.close()
+        if self.budget is not None:
+            await self.budget.aclose()
 
     # --- webhook -------------------------------------------------------------------------
     async def verify(self, request: web.Request) -> web.Response:
@@ -266,26 +274,32 @@ class WhatsAppChannel:
             self._count("messages", "edited")
         await self.messenger.mark_read(message.wamid)
         urgent = any(isinstance(e, EmergencyTriggered) for e in turn.events)
-        answered = await self._answer(message.address, user, turn.outbound, urgent=urgent)
+        answered = await self._answer(message.address, user, turn.outbound, urgent=urgent,
+                                      priorities=TurnPriorities(turn.events))
         await self._settle(user, message, turn, answered)
         await self._after_turn(user, quick_exit=any(isinstance(e, QuickExit) for e in turn.events))
         await self._learn(user, message)
         return Outcome.SENT if answered.stopped_by is None else Outcome.QUEUED
 
     async def _answer(self, address: str, user: UserRef, outbound: Sequence[Outbound], *,
-                      urgent: bool = False) -> Answered:
+                      urgent: bool = False,
+                      priorities: TurnPriorities | None = None) -> Answered:
         """Send a turn's answers in order, until one cannot go out now. Within a time budget
         and with few retries: Meta waits for our 200, and the outbox sender retries for longer.
+        ``priorities``: the send budget's order for the turn's messages (safety first, then
+        first replies); a wait in the budget counts against the time budget.
         """
         language = await self._language(user)
+        order = priorities or TurnPriorities(())
         current = 0
         sent: list[SentMessage] = []
         try:
             async with asyncio.timeout(self.send_budget):
                 for current, item in enumerate(outbound):
                     try:
-                        wamids = await self.messenger.send(address, item, language,
-                                                           attempts=FAST_ATTEMPTS)
+                        with order.next():
+                            wamids = await self.messenger.send(address, item, language,
+                                                               attempts=FAST_ATTEMPTS)
                     except GraphError as exc:
                         self._count_send_error(exc.disposition)
                         if exc.disposition not in REFUSED:

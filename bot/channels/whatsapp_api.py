@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from bot.channels.whatsapp_errors import Disposition, classify
+from bot.sendbudget import SendBudget
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +56,14 @@ class GraphClient:
 
     def __init__(self, base_url: str, phone_number_id: str, token: str,
                  policy: SendPolicy | None = None,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, *,
+                 budget: SendBudget | None = None) -> None:
         self.url = f"{base_url.rstrip('/')}/{phone_number_id}/messages"
         self.policy = policy or SendPolicy()
+        self.budget = budget
+        """The number's send budget shared by every process (:mod:`bot.sendbudget`), asked at
+        the priority of the context before each message (not read receipts); a Graph rate
+        error pauses it for everyone."""
         self._token = token
         self._sleep = sleep
         self._session: aiohttp.ClientSession | None = None
@@ -80,8 +86,12 @@ class GraphClient:
                    ) -> dict[str, Any]:
         """Send one message (or read receipt); the response object on success."""
         tries = attempts or self.policy.attempts
+        budgeted = self.budget is not None and payload.get("status") != "read"
         for attempt in range(1, tries + 1):
             try:
+                if budgeted:
+                    assert self.budget is not None
+                    await self.budget.acquire()
                 return await self._post_once(payload)
             except GraphError as exc:
                 if exc.disposition not in _RETRIED or attempt == tries:
@@ -89,7 +99,11 @@ class GraphClient:
                 delay = self._delay(exc.disposition, attempt)
                 log.warning("whatsapp: Graph error %s (%s), retrying in %.2fs (attempt %d)",
                             exc.code, exc.disposition, delay, attempt)
-                await self._sleep(delay)
+                if budgeted and exc.disposition is Disposition.RATE_LIMITED:
+                    assert self.budget is not None
+                    await self.budget.pause(delay)  # everyone waits; resumes by priority
+                else:
+                    await self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _delay(self, disposition: Disposition, attempt: int) -> float:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bot.config import ConfigError, Settings
 from bot.sendbudget import gcra
 from bot.sendbudget.budget import Backend, MemoryBackend, PrioritisedBudget
+from bot.sendbudget.database import DatabaseBackend
 from bot.store.repository import Store
 
 DEFAULT_LIMITS = {"telegram": 30.0, "whatsapp": 80.0}
@@ -86,8 +87,6 @@ def open_budget(channel: str, identity: str, store: Store | None, *,
         backend = RedisBackend(from_url(config.url), key, limits, prefix=config.prefix,
                                owns_client=True)
     elif config.url == "database" and store is not None:
-        from bot.sendbudget.database import DatabaseBackend
-
         # PostgreSQL: a connection of its own, never queued behind turns. SQLite: the store's
         # one writer (a second connection would only fight it for the file's write lock).
         own = store.engine.dialect.name == "postgresql"

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from bot.store import direct
+from bot.store.migrations import HEAD
+from bot.store.sqlite_inline import inline_creator
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +63,16 @@ def json_dumps(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+POOL_SIZE = 10
+POOL_OVERFLOW = 20
+"""PostgreSQL connections kept, and opened beyond them under load: at most 30 per process."""
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine with the settings each backend needs to behave under load."""
     common: dict[str, Any] = {"echo": echo, "json_serializer": json_dumps,
                               "json_deserializer": orjson.loads}
     if url.startswith("sqlite"):
-        from bot.store.sqlite_inline import inline_creator
-
         _make_private(url)
 
         creator = inline_creator(url, timeout=30)
@@ -82,7 +87,8 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     # server restart the first statement on a stale connection fails instead: that request
     # gets DatabaseUnavailable (Telegram: 503, delivered again) and the pool is invalidated.
     return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=False, pool_recycle=1800, **common
+        url, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_pre_ping=False,
+        pool_recycle=1800, **common,
     )
 
 
@@ -166,8 +172,6 @@ def script_heads() -> set[str]:
 
 async def _at_head(engine: AsyncEngine) -> bool:
     """One cheap query: is the schema already at the newest revision?"""
-    from bot.store.migrations import HEAD
-
     try:
         async with engine.connect() as conn:
             current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).all()

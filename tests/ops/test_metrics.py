@@ -5,6 +5,7 @@ parse and carry request ids."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,6 +94,10 @@ async def test_two_processes_on_one_port_count_together(tmp_path: Path, nlu_cach
             process(args, env, tmp_path / "serve-2.log") as two:
         await wait_healthy(port, one)
         await wait_healthy(port, two)
+        # /healthz on the shared port may be answered by either process: wait until each
+        # says it listens, or a slow second start leaves every request to the first one.
+        for log in ("serve-1.log", "serve-2.log"):
+            await wait_for_line(tmp_path / log, "listening")
         # a new connection per request: the kernel spreads them over both processes
         connector = aiohttp.TCPConnector(force_close=True)
         async with aiohttp.ClientSession(connector=connector) as http:
@@ -149,3 +154,12 @@ def test_a_label_clash_is_logged_not_raised() -> None:
     metrics.inc("sanad_y_total", "Y", kind="a")
     metrics.inc("sanad_y_total", "Y", outcome="b")  # a bug somewhere: the turn must go on
     assert samples(metrics.render().decode())[("sanad_y_total", (("kind", "a"),))] == 1
+
+
+async def wait_for_line(log: Path, words: str, attempts: int = 1200) -> None:
+    """Until ``words`` appear in a process's log (bounded: a start that never logs fails)."""
+    for _ in range(attempts):
+        if log.exists() and words in log.read_text(encoding="utf-8", errors="replace"):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{log.name}: no {words!r} line")

@@ -134,7 +134,11 @@ async def test_kill_9_mid_reply_loses_nothing_and_sessions_continue(
     fake.pause = pause
     env = sanad_env(database_url, TELEGRAM_BOT_TOKEN=fake.token,
                     TELEGRAM_API_BASE_URL=fake.base_url, TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
-                    SANAD_OUTBOX_LEASE_SECONDS=str(LEASE_SECONDS), SANAD_CACHE_DIR=str(nlu_cache))
+                    SANAD_OUTBOX_LEASE_SECONDS=str(LEASE_SECONDS), SANAD_CACHE_DIR=str(nlu_cache),
+                    # The stalls key on the platform's progress: each webhook answers after its
+                    # sends, so a stall catches the first message of a turn (the outbox re-sends
+                    # a whole row: a stall mid-row would repeat its sent part).
+                    SANAD_TELEGRAM_REPLY_GRACE="120")
     delivery: asyncio.Task[None] | None = None
     try:
         with process(["serve", "--host", "127.0.0.1", "--port", str(port)], env,
