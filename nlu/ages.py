@@ -68,6 +68,9 @@ class AgeReader:
     minor: tuple[re.Pattern[str], ...]
     grades: tuple[re.Pattern[str], ...]
     others: tuple[re.Pattern[str], ...] = ()
+    future: tuple[re.Pattern[str], ...] = ()
+    future_before: frozenset[str] = frozenset()
+    future_after: re.Pattern[str] | None = None
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> AgeReader:
@@ -108,6 +111,10 @@ class AgeReader:
             minor=tuple(_pattern(p, years) for p in data["minor"]),
             grades=tuple(_pattern(p, years) for p in data["grades"]),
             others=tuple(_pattern(p, years) for p in data.get("others", ())),
+            future=tuple(_pattern(p, years) for p in stated.get("future", ())),
+            future_before=frozenset(t[0] for t in _words(stated.get("future_before", ()))),
+            future_after=_pattern(str(stated["future_after"]), years)
+            if stated.get("future_after") else None,
         )
 
     @classmethod
@@ -200,11 +207,29 @@ class AgeReader:
                 before = marked[: match.start()].split()[-2:]
                 if self.past_before.isdisjoint(before) and not self._counts(marked, match):
                     return int(match.group("n"))
+        future = self._future_age(marked)
+        if future is not None:
+            return future
         for pattern in self.bare:
             for match in pattern.finditer(marked):
                 before = marked[: match.start()].split()[-_WINDOW:]
                 if not _contains(before, self.blocked_before) and not self._counts(marked, match):
                     return int(match.group("n"))
+        return None
+
+    def _future_age(self, marked: str) -> int | None:
+        """The age below a birthday to come ("I turn 16 next month", "هكمل ١٧ في رمضان",
+        "j'aurai 16 ans en mars": 15, 16, 15 now); not in a condition ("when I turn 18") nor
+        a duration being completed ("هكمل ١٥ سنة في الشغل")."""
+        for pattern in self.future:
+            for match in pattern.finditer(marked):
+                before = marked[: match.start()].split()[-2:]
+                after = marked[match.end("n"):]
+                rest = marked[match.end():].split()  # "my 16th birthday": "th" is no count
+                counts = any(tuple(rest[: len(w)]) == w for w in self.blocked_after)
+                if (self.future_before.isdisjoint(before) and not counts
+                        and not (self.future_after and self.future_after.search(after))):
+                    return max(int(match.group("n")) - 1, MIN_AGE)
         return None
 
     def _counts(self, marked: str, match: re.Match[str]) -> bool:
@@ -237,9 +262,14 @@ class AgeReader:
         """True when the message gives someone else's age, under 18 ("my sister is 14",
         "بنت اختي عندها ١٣ سنة", "un garçon de 10 ans"): with a model's doubt about a child at
         risk, a stated child's age settles it."""
+        return any(age < MINOR_AGE_LIMIT for age in self.others_ages(text))
+
+    def others_ages(self, text: str) -> list[int]:
+        """Every age the message gives to someone other than the writer ("my son is 12",
+        "ابني عنده ١٢ سنة", "ma fille a quinze ans"): whose age it is decides whether a
+        minor is writing."""
         marked, _ = self.marked(text)
-        return any(int(m.group("n")) < MINOR_AGE_LIMIT
-                   for pattern in self.others for m in pattern.finditer(marked))
+        return [int(m.group("n")) for pattern in self.others for m in pattern.finditer(marked)]
 
 
 def _contains(tokens: list[str], phrases: frozenset[tuple[str, ...]]) -> bool:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from . import ages
+from .engine import PROJECT_DIR
 from .normalize import normalize
 from .rasa_data import training_files as intent_training_files
 from .safety import SafetyNet, default_safety_net
@@ -144,7 +145,11 @@ class EmbeddedSafety:
             labels |= acted
             doubts |= grey
         age = self.ages.stated_age(text)
-        model_minor = "minor" in labels and not _DIGIT.search(normalized)
+        # The model cannot tell "I'm 15" from "when I was 15" or "my son is 15" (digits or
+        # words): where the message has a number, or gives someone else an age, only the age
+        # reader speaks of the writer's age.
+        model_minor = ("minor" in labels and not _DIGIT.search(normalized)
+                       and not self.ages.others_ages(text))
         labels.discard("minor")
         if age is not None:  # a stated age decides, whatever else the model read ...
             minor = age < MINOR_AGE or self.ages.is_minor_statement(text)  # ... "not 18 yet"
@@ -166,7 +171,5 @@ class EmbeddedSafety:
 
 @lru_cache(maxsize=4)
 def _load(cache_dir: Path) -> EmbeddedSafety:
-    from .engine import PROJECT_DIR
-
     model = load_or_train(safety_training_files(), intent_training_files(PROJECT_DIR), cache_dir)
     return EmbeddedSafety(model)

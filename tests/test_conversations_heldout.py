@@ -25,8 +25,10 @@ PINS = {
     # Measured 2026-12-07 at the end of safety round 7: heldout.yml 1/63 harmful (0.016),
     # 1/12 false alarms; heldout_b.yml (another author) 0/86 harmful, 1/24 false alarms (its
     # quick exits were fixed after its author's report named their phrasings: not clean).
-    "heldout.yml": (0.05, 0.17, ("case_kept", "exit")),
-    "heldout_b.yml": (0.05, 0.09, ("case_kept", "exit")),
+    # 2026-12-08, round 8's rules and ages (its messages a dev set): heldout.yml 0/63 harmful,
+    # 1/12 false alarms; heldout_b.yml 0/86 harmful, 1/24 false alarms.
+    "heldout.yml": (0.03, 0.09, ("case_kept", "exit")),
+    "heldout_b.yml": (0.03, 0.09, ("case_kept", "exit")),
 }
 
 

@@ -315,3 +315,69 @@ def test_turning_an_age_soon_is_the_age_below() -> None:
     assert is_minor_statement("je fête mes 17 ans demain")
     assert not is_minor_statement("je fête mes 30 ans demain")
     assert stated_age("me 2 weeks ago") is None
+
+
+# Round 8 (issue #18): whose age is it? The writer's own age makes a minor; a child's age given
+# by a parent or relative ("my son is 12") never does, and is read as someone else's.
+AGE_OWNER = [
+    # (text, the writer's age, ages given to someone else)
+    ("I'm 12", 12, []),
+    ("عندي ١٢ سنة", 12, []),
+    ("ana 3andi 12 sana", 12, []),
+    ("j'ai douze ans", 12, []),
+    ("my son is 12", None, [12]),
+    ("ابني عنده ١٢ سنة", None, [12]),
+    ("ibni 3ando 12 sana", None, [12]),
+    ("ma fille a quinze ans, elle peut voyager avec sa tante ?", None, [15]),
+    ("هل يمكن لابنتي ذات الخمسة عشر عاماً السفر مع خالتها؟", None, [15]),
+    ("بنتي عمرها ١٤ وانا عندي ٣٥ سنة", 35, [14]),
+]
+
+
+@pytest.mark.parametrize(("text", "writer", "others"), AGE_OWNER)
+def test_whose_age_it_is(text: str, writer: int | None, others: list[int]) -> None:
+    reader = AgeReader.load()
+    assert reader.stated_age(text) == writer
+    assert reader.others_ages(text) == others
+
+
+@pytest.mark.parametrize(("text", "value"), [("الخمسة عشر", 15), ("الاربعة عشر", 14),
+                                             ("الثمانية عشر", 18)])
+def test_cardinal_teens_with_the_article(text: str, value: int) -> None:
+    """'ابنتي ذات الخمسة عشر عاماً': the article on a cardinal, not only on an ordinal."""
+    assert number_value(text) == value
+
+
+FUTURE_BIRTHDAYS = [
+    # a birthday to come: the writer is one year younger now
+    ("I turn 16 next month and a man offered me work", 15),
+    ("I'm turning sixteen in may", 15),
+    ("my 16th birthday is next week", 15),
+    ("I'm almost 16", 15),
+    ("هكمل ١٧ في رمضان وعايز اسافر", 16),
+    ("هبقى ١٦ الشهر الجاي", 15),
+    ("داخل على ١٧ وأهلي عايزين يسفروني", 16),
+    ("سأبلغ السابعة عشرة الشهر القادم", 16),
+    ("رح صير عمري ١٧ بعد شهرين", 16),
+    ("ana hakammel 17 el shahr el gai", 16),
+    ("ana hab2a 16 ba3d el 3eid", 15),
+    ("j'aurai 16 ans en mars", 15),
+    ("je vais avoir quinze ans le mois prochain", 14),
+    ("I'll be 25 next year", 24),
+]
+
+
+@pytest.mark.parametrize(("text", "age"), FUTURE_BIRTHDAYS)
+def test_a_birthday_to_come_is_the_age_below(text: str, age: int) -> None:
+    assert stated_age(text) == age
+
+
+@pytest.mark.parametrize("text", [
+    "when I turn 18 I will travel", "لما اكمل ١٨ هسافر", "quand j'aurai 18 ans je partirai",
+    "هكمل ١٥ سنة في الشغل ده الشهر الجاي", "انا هكمل ١٠ سنين في مصر السنة دي",
+    "I'll be 20 years in this country next month", "my son turns 16 next month",
+    "ابني هيكمل ١٦ الشهر الجاي", "ma nièce aura 16 ans en mars", "I'll be there in 5 minutes",
+    "هبقى اكلمك بكره",
+])
+def test_conditions_durations_and_others_birthdays_are_no_age(text: str) -> None:
+    assert stated_age(text) is None

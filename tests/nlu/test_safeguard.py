@@ -216,7 +216,9 @@ def test_recall_and_false_alarms_on_the_round7_dev_set(safety_detector: Embedded
     assert labels["self_harm"]["recall"] >= 0.95
     assert labels["minor"]["recall"] >= 0.95
     assert labels["child_at_risk"]["recall"] >= 0.95
-    assert report["hard_negatives"]["false_alarm_rate"] <= 0.16  # 4 of 26: parents giving an age
+    # 3 of 26. Training on round 8 made it 2 of 26 but cost held-out emergency recall
+    # (0.964 -> 0.951, French 0.938 -> 0.875): round 8 is a dev set instead.
+    assert report["hard_negatives"]["false_alarm_rate"] <= 0.12
     assert report["ages"]["exact"] >= 0.95
 
 
@@ -247,3 +249,124 @@ def test_a_doubt_about_a_child_with_the_childs_age_acts() -> None:
     assert "child_at_risk" in with_age.labels
     without = detector.assess("the boy at the bakery sleeps there every night")
     assert "child_at_risk" not in without.labels and "child_at_risk" in without.doubts
+
+
+class _Acts:
+    """A stand-in model that acts on the given labels whatever the text."""
+
+    def __init__(self, *labels: str) -> None:
+        self.labels = labels
+
+    def assess(self, normalized: str) -> tuple[frozenset[str], frozenset[str], dict]:
+        return frozenset(self.labels), frozenset(), {}
+
+
+@pytest.mark.parametrize(("text", "minor"), [
+    # someone else's age (digits or words): the model's "minor" is not the writer's
+    ("ma fille a quinze ans, elle peut voyager avec sa tante ?", False),
+    ("هل يمكن لابنتي ذات الخمسة عشر عاماً السفر مع خالتها؟", False),
+    ("my son is twelve, what documents does he need for a passport?", False),
+    ("ابني عنده اتناشر سنة وعايز اقدمله في مدرسة", False),
+    # the writer's own age decides, in words too
+    ("j'ai quinze ans et je veux partir", True),
+    ("انا عندي اتناشر سنة وعايز اشتغل", True),
+    ("I turn 16 next month and a man offered me a job", True),
+    # no age at all: the model's guess stands
+    ("je suis petite et je travaille chez une dame toute la journée", True),
+])
+def test_the_models_minor_is_dropped_when_the_age_is_someone_elses(text: str,
+                                                                     minor: bool) -> None:
+    detector = EmbeddedSafety(_Acts("minor"))  # type: ignore[arg-type]
+    assert ("minor" in detector.assess(text)) is minor
+
+
+def test_a_parent_describing_their_child_in_danger_is_still_a_child_at_risk() -> None:
+    detector = EmbeddedSafety(_Acts("child_at_risk", "minor"))  # type: ignore[arg-type]
+    found = detector.assess("ابني عنده ١٢ سنة والمعلم في الورشة بيضربه ومش بيرجعه البيت")
+    assert "child_at_risk" in found and "minor" not in found and found.age is None
+
+
+@pytest.mark.parametrize("text", [
+    "j'en peu plus de cette vie, je pense a en finir ce soir",
+    "g pensé a me tuer toute la nuit",
+    "je me fais du mal avec une lame quand ça va trop mal",
+    "je me coupe encore les bras, ça me calme un peu",
+    "ma famille serait mieux sans moi",
+    "si demain je suis plus là dites à ma soeur que je l'aime",
+    "jveux plus me réveiller le matin",
+    "je pense que la mort serait plus douce que ma vie ici",
+])
+def test_round8_french_self_harm_rules_fire(text: str) -> None:
+    assert default_safety_net().fired(normalize(text)).get("self_harm")
+
+
+@pytest.mark.parametrize("text", [
+    "je pense à mourir de rire", "je me fais du souci pour mon frère",
+    "l'équipe serait mieux sans moi ce soir", "si je suis plus là à 18h, appelle-moi",
+    "il va me faire du mal si je pars",  # a threat, not self-harm
+])
+def test_round8_french_self_harm_rules_stay_quiet(text: str) -> None:
+    assert "self_harm" not in default_safety_net().fired(normalize(text))
+
+
+@pytest.mark.parametrize(("text", "confined"), [
+    ("انا محبوس في البيت من المذاكرة، امتحاناتي الاسبوع الجاي", False),
+    ("احنا محبوسين في العربية من الزحمة بقالنا ساعتين", False),
+    ("انا محبوسة في البيت من الانفلونزا بقالي اسبوع", False),
+    ("انا محبوسة في البيت من امبارح", True),
+    ("احنا محبوسين في المخزن من اسبوع", True),
+])
+def test_stuck_because_of_studying_traffic_or_the_flu_is_no_confinement(
+    text: str, confined: bool,
+) -> None:
+    assert (default_safety_net().fired(normalize(text)).get("emergency") == "ar-held") is confined
+
+
+def test_levantine_this_exam_is_figurative_and_the_university_is_not() -> None:
+    net = default_safety_net()
+    assert net.figurative(normalize("هالامتحان رح يقتلني، بدي نام"))
+    beaten = normalize("جوز خالتي ماسكني في البيت ومش بيخليني اروح الجامعة وبيضربني")
+    assert not net.figurative(beaten) and net.fired(beaten).get("emergency")
+    assert net.figurative(normalize("الجامعة هتموتني السنة دي"))  # hyperbole about it still is
+
+
+DEV8 = DEV.with_name("round8_dev.jsonl")
+
+
+def test_the_round8_dev_set_is_never_trained_on() -> None:
+    assert DEV8.resolve() not in {p.resolve() for p in training_files()}
+
+
+def test_recall_and_false_alarms_on_the_round8_dev_set(safety_detector: EmbeddedSafety) -> None:
+    """Round 8: Egyptian, MSA and French indirect danger, French self-harm, minors by age in
+    words and by a birthday to come, children reported by others, 32 hard negatives (parents
+    giving a child's age with an everyday question, adults' ages, hyperbole, news)."""
+    report = evaluate(safety_detector, read_safety_jsonl(DEV8))
+    labels = report["labels"]
+    assert labels["emergency"]["recall"] >= 0.94  # 17 of 18; covered 18 of 18
+    assert labels["emergency"]["covered"] >= 0.99
+    assert labels["self_harm"]["recall"] >= 0.99
+    assert labels["minor"]["recall"] >= 0.99
+    assert labels["child_at_risk"]["recall"] >= 0.99
+    assert report["hard_negatives"]["false_alarm_rate"] <= 0.13  # 4 of 32 (a child's age)
+    assert report["ages"]["exact"] >= 0.99
+
+
+DEV8_AUTHORS = DEV.with_name("round8_authors.jsonl")
+
+
+def test_round8_authors_is_a_dev_set(safety_detector: EmbeddedSafety) -> None:
+    """Round 8's larger part (299 messages, 136 hard negatives) was written for training,
+    but training on it lowered held-out emergency recall: it is measured, never trained on.
+    Its hard negatives (parents giving a child's age, adults' ages, hyperbole) are where
+    the detector still errs: one in five asks or alarms."""
+    assert DEV8_AUTHORS.resolve() not in {p.resolve() for p in training_files()}
+    report = evaluate(safety_detector, read_safety_jsonl(DEV8_AUTHORS))
+    labels = report["labels"]
+    assert labels["emergency"]["recall"] >= 0.93  # 60 of 64; covered 64 of 64
+    assert labels["emergency"]["covered"] >= 0.99
+    assert labels["self_harm"]["recall"] >= 0.99
+    assert labels["minor"]["recall"] >= 0.99
+    assert labels["child_at_risk"]["recall"] >= 0.97
+    assert report["hard_negatives"]["false_alarm_rate"] <= 0.22  # 29 of 136
+    assert report["ages"]["exact"] >= 0.99
