@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
+from bot.content.topics import hits
 from bot.flows.base import Step, TurnContext
 from bot.flows.menu import route_free_text
 from bot.flows.routes import Routes
@@ -35,6 +36,20 @@ def emergency_numbers(ctx: TurnContext) -> str:
     return format_services(ctx, ctx.content.services(category="emergency"))
 
 
+def named_need(ctx: TurnContext) -> tuple[str, tuple[Service, ...]] | None:
+    """The need a request for help names ("I'm a refugee, where can I find a lawyer?"), by the
+    ``words.need_<category>`` lists: the services in every named category (refugee legal aid),
+    else those of the last one named, under that category's heading; None when it names none."""
+    named = [name for name in CATEGORIES if f"words.need_{name}" in ctx.ui.texts["en"]
+             and hits(ctx.ui.words(f"words.need_{name}"), ctx.text)]
+    if not named:
+        return None
+    last = ctx.content.services(category=named[-1])
+    every = tuple(s for s in last if all(name in s.categories for name in named))
+    found = every or last
+    return (named[-1], found) if found else None
+
+
 class ServicesFlow:
     name: ClassVar[str] = "services"
     button_prefixes: ClassVar[tuple[str, ...]] = ("sv",)
@@ -44,7 +59,11 @@ class ServicesFlow:
     )
 
     def start(self, ctx: TurnContext, category: str | None = None) -> Step:
-        if category:
+        named = None if category or ctx.button_id else named_need(ctx)
+        if named is not None:
+            category, found = named
+            text = ctx.t(f"services.category.{category}") + "\n\n" + format_services(ctx, found)
+        elif category:
             found = ctx.content.services(category=category)
             text = ctx.t(f"services.category.{category}") + "\n\n" + (
                 format_services(ctx, found) if found else ctx.t("services.none")
