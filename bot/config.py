@@ -54,31 +54,33 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     return value
 
 
-def _rate(env: Mapping[str, str], name: str, default: float) -> float:
-    """Messages per second: a positive number."""
+def _number(env: Mapping[str, str], name: str, default: float, unit: str) -> float:
+    """A finite number (``unit`` names it in the error), or ``default`` when unset."""
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name} must be a number of messages per second, got {raw!r}") from None
-    if not 0 < value < float("inf"):
-        raise ConfigError(f"{name} must be more than 0, got {raw!r}")
+        raise ConfigError(f"{name} must be a number of {unit}, got {raw!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: float) -> float:
+    """Messages per second: a positive number."""
+    value = _number(env, name, default, "messages per second")
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0, got {env.get(name)!r}")
     return value
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     """A duration in seconds: a number, 0 or more."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not 0 <= value < float("inf"):
-        raise ConfigError(f"{name} must be 0 or more, got {raw!r}")
+    value = _number(env, name, default, "seconds")
+    if not value >= 0:
+        raise ConfigError(f"{name} must be 0 or more, got {env.get(name)!r}")
     return value
 
 

@@ -26,6 +26,11 @@ def test_defaults_generate_a_local_key_once(tmp_path: Path) -> None:
     ({"SANAD_SECRET_KEY": "short"}, "SANAD_SECRET_KEY"),
     ({"SANAD_ENV": "production"}, "SANAD_SECRET_KEY"),
     ({"PORT": "http"}, "PORT"),
+    ({"SANAD_TURNS_AT_ONCE": "-1"}, "SANAD_TURNS_AT_ONCE"),
+    ({"SANAD_TURNS_AT_ONCE": "many"}, "SANAD_TURNS_AT_ONCE"),
+    ({"SANAD_TELEGRAM_REPLY_GRACE": "-0.5"}, "SANAD_TELEGRAM_REPLY_GRACE"),
+    ({"SANAD_TELEGRAM_REPLY_GRACE": "nan"}, "SANAD_TELEGRAM_REPLY_GRACE"),
+    ({"SANAD_TELEGRAM_REPLY_GRACE": "soon"}, "SANAD_TELEGRAM_REPLY_GRACE"),
 ])
 def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], names: str) -> None:
     with pytest.raises(ConfigError, match=names):
@@ -50,3 +55,13 @@ def test_a_rotation_without_a_pseudonym_key_is_refused() -> None:
         Settings.from_env(rotating)
     settings = Settings.from_env({**rotating, "SANAD_PSEUDONYM_KEY": "o" * 32})
     assert settings.pseudonym_key == b"o" * 32 and settings.secret_key == b"n" * 32
+
+
+def test_the_turn_gate_and_reply_grace_settings(tmp_path: Path) -> None:
+    base = {"SANAD_KEY_FILE": str(tmp_path / "key")}
+    default = Settings.from_env(base)
+    assert default.turns_at_once is None and default.telegram_reply_grace == 0.5
+    set_ = Settings.from_env({**base, "SANAD_TURNS_AT_ONCE": "12",
+                              "SANAD_TELEGRAM_REPLY_GRACE": "0"})
+    assert set_.turns_at_once == 12 and set_.telegram_reply_grace == 0.0
+    assert Settings.from_env({**base, "SANAD_TURNS_AT_ONCE": "0"}).turns_at_once is None
