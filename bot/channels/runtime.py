@@ -221,7 +221,7 @@ class ChannelRuntime:
     async def turn(self, adapter: Adapter, job: Job) -> Turn | Served:
         """The engine's turn, when the gate lets it run; or what was done instead: 503
         (database down), an apology (a bug), nothing (a duplicate)."""
-        urgency = self.triage.urgency(job.address, job.inbound.text)
+        urgency = self.triage.urgency(job.address, job.inbound.text, scan=self.gate.full())
         try:
             async with self.gate.slot(urgency):
                 began = time.monotonic()  # the turn's rows are leased from after this

@@ -79,6 +79,10 @@ class TurnGate:
         finally:
             self._release()
 
+    def full(self) -> bool:
+        """Whether a turn asking now would wait (only then does its urgency matter)."""
+        return self.running >= self.limit or bool(self.waiting())
+
     def waiting(self) -> int:
         return sum(1 for _, _, f in self._queue if not f.done())
 
@@ -114,13 +118,15 @@ class Triage:
         self.remember = remember
         self._seen: OrderedDict[str, None] = OrderedDict()
 
-    def urgency(self, chat: str, text: str | None) -> Urgency:
+    def urgency(self, chat: str, text: str | None, *, scan: bool = True) -> Urgency:
+        """``scan=False`` skips the rules: with a free slot the turn runs at once and its
+        safety layer reads the message anyway, so intake need not read it first."""
         first = chat not in self._seen
         self._seen[chat] = None
         self._seen.move_to_end(chat)
         if len(self._seen) > self.remember:
             self._seen.popitem(last=False)
-        if text and self.flags(text):
+        if scan and text and self.flags(text):
             return Urgency.SAFETY
         return Urgency.FIRST if first else Urgency.OTHER
 
